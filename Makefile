@@ -1,0 +1,52 @@
+# make run   — set up .venv, migrate, load the demo, start the server on 127.0.0.1:8000
+# make test  — the whole test suite (SQLite; DATABASE_URL=postgres://... for PostgreSQL)
+# make lint  — ruff
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test lint format setup venv clean
+
+$(VENV)/.installed-run: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(VENV)/.installed-run
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+# A local .env with a fresh random secret key, for development only.
+.env:
+	@echo "DJANGO_DEBUG=true" > .env
+	@echo "DJANGO_SECRET_KEY=$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')" >> .env
+	@echo "wrote .env (development settings; see .env.example)"
+
+setup: $(VENV)/.installed-run .env
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py load_demo
+	$(PY) manage.py ensure_admin
+
+run: setup
+	@echo ""
+	@echo "mlsite: http://$(HOST):$(PORT)/   admin: http://$(HOST):$(PORT)/admin/   API: http://$(HOST):$(PORT)/api/"
+	@echo ""
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+test: $(VENV)/.installed-dev
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+clean:
+	rm -rf $(VENV) var staticfiles

@@ -1,0 +1,31 @@
+"""Map domain errors to JSON responses; never let a traceback reach a client."""
+
+import logging
+import uuid
+
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from predictor.models import ImmutableFieldError
+from predictor.services.errors import ServiceError
+
+log = logging.getLogger(__name__)
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, ServiceError):
+        if exc.status_code >= 500:
+            log.error("service error: %s", exc.message)
+        return Response({"detail": exc.message, **exc.details}, status=exc.status_code)
+    if isinstance(exc, ImmutableFieldError):
+        return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        incident = uuid.uuid4().hex[:12]
+        log.exception("unhandled error in API view (incident %s)", incident, exc_info=exc)
+        return Response(
+            {"detail": f"Internal error (incident {incident}); the server log has the details."},
+            status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
+    return response

@@ -1,0 +1,76 @@
+"""Request parsers that refuse hostile bodies with a 4xx instead of failing later."""
+
+import codecs
+import json
+
+from django.conf import settings
+from rest_framework import status
+from rest_framework.exceptions import APIException, ParseError
+from rest_framework.parsers import BaseParser, JSONParser
+
+MAX_DEPTH = 64
+
+
+class PayloadTooLarge(APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "payload_too_large"
+
+
+def read_capped(stream) -> bytes:
+    limit = settings.REQUEST_MAX_BODY_BYTES
+    data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise PayloadTooLarge(f"The request body is larger than the limit of {limit} bytes.")
+    return data
+
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not valid JSON: numbers must be finite")
+
+
+def check_depth(value, limit: int = MAX_DEPTH) -> None:
+    """Iterative, so a deep document cannot exhaust the stack here."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            raise ParseError(f"JSON is nested more than {limit} levels deep.")
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+
+
+class SafeJSONParser(JSONParser):
+    """JSON with a size cap, no NaN/Infinity, and a depth limit (deep nesting → 400, not 500)."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        parser_context = parser_context or {}
+        encoding = parser_context.get("encoding", settings.DEFAULT_CHARSET)
+        raw = read_capped(stream)
+        try:
+            text = codecs.decode(raw, encoding)
+        except (UnicodeDecodeError, LookupError):
+            raise ParseError(f"The body is not valid {encoding} text.") from None
+        try:
+            data = json.loads(text, parse_constant=_reject_constant)
+        except RecursionError:
+            raise ParseError(f"JSON is nested more than {MAX_DEPTH} levels deep.") from None
+        except ValueError as exc:
+            raise ParseError(f"JSON parse error: {exc}") from None
+        check_depth(data)
+        return data
+
+
+class CSVParser(BaseParser):
+    """A text/csv body: a header row of feature names, then one row per prediction."""
+
+    media_type = "text/csv"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        raw = read_capped(stream)
+        try:
+            return {"__csv__": raw.decode("utf-8-sig")}
+        except UnicodeDecodeError:
+            raise ParseError("The CSV body is not UTF-8 text.") from None

@@ -1,0 +1,234 @@
+"""DRF serializers: the shapes of the public contract (../shared/API.md)."""
+
+from rest_framework import serializers
+
+from predictor.models import (
+    Dataset,
+    ModelVersion,
+    Prediction,
+    RegisteredModel,
+    Stage,
+    Task,
+    TrainingJob,
+)
+from predictor.services.training import ALGORITHMS
+
+
+class VersionSummarySerializer(serializers.ModelSerializer):
+    main_metric = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ModelVersion
+        fields = ["version", "stage", "algorithm", "main_metric", "created_at"]
+
+    def get_main_metric(self, obj) -> dict | None:
+        name, value = obj.main_metric
+        return {"name": name, "value": value} if name else None
+
+
+class RegisteredModelSerializer(serializers.ModelSerializer):
+    production_version = serializers.IntegerField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = RegisteredModel
+        fields = [
+            "name",
+            "task",
+            "description",
+            "public",
+            "production_version",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class RegisteredModelDetailSerializer(RegisteredModelSerializer):
+    versions = VersionSummarySerializer(many=True, read_only=True)
+
+    class Meta(RegisteredModelSerializer.Meta):
+        fields = RegisteredModelSerializer.Meta.fields + ["versions"]
+
+
+class ModelVersionSerializer(serializers.ModelSerializer):
+    model = serializers.CharField(source="model.name", read_only=True)
+    task = serializers.CharField(source="model.task", read_only=True)
+    target = serializers.CharField(source="target_name", read_only=True)
+    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+    training_job = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ModelVersion
+        fields = [
+            "model",
+            "version",
+            "task",
+            "stage",
+            "algorithm",
+            "params",
+            "schema",
+            "target",
+            "classes",
+            "metrics",
+            "dataset",
+            "training_job",
+            "sha256",
+            "size_bytes",
+            "artifact_format",
+            "library_versions",
+            "notes",
+            "created_by",
+            "created_at",
+        ]
+
+    def get_training_job(self, obj) -> int | None:
+        job = getattr(obj, "training_job", None)
+        return job.pk if job else None
+
+
+class ModelVersionDetailSerializer(ModelVersionSerializer):
+    class Meta(ModelVersionSerializer.Meta):
+        fields = ModelVersionSerializer.Meta.fields + ["reference_stats"]
+
+
+class PromoteSerializer(serializers.Serializer):
+    stage = serializers.ChoiceField(choices=Stage.values)
+    reason = serializers.CharField(max_length=2000)
+
+
+class DatasetSerializer(serializers.ModelSerializer):
+    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+
+    class Meta:
+        model = Dataset
+        fields = [
+            "id",
+            "name",
+            "description",
+            "target",
+            "row_count",
+            "columns",
+            "sha256",
+            "size_bytes",
+            "created_by",
+            "created_at",
+        ]
+
+
+class DatasetUploadSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    file = serializers.FileField()
+    target = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class TrainingRequestSerializer(serializers.Serializer):
+    dataset = serializers.PrimaryKeyRelatedField(queryset=Dataset.objects.all())
+    model = serializers.CharField(max_length=100)
+    algorithm = serializers.ChoiceField(choices=list(ALGORITHMS))
+    params = serializers.DictField(required=False, default=dict)
+    search_space = serializers.DictField(
+        child=serializers.ListField(), required=False, allow_null=True, default=None
+    )
+    test_size = serializers.FloatField(required=False, default=0.2)
+    cv = serializers.IntegerField(required=False, default=5)
+    random_state = serializers.IntegerField(required=False, allow_null=True, default=0)
+    task = serializers.ChoiceField(
+        choices=Task.values, required=False, allow_null=True, default=None
+    )
+    target = serializers.CharField(required=False, allow_null=True, allow_blank=True, default=None)
+
+    def validate(self, attrs):
+        unknown = set(self.initial_data) - set(self.fields)
+        if unknown:
+            raise serializers.ValidationError(
+                {k: ["unknown field; expected one of: " + ", ".join(self.fields)] for k in unknown}
+            )
+        return attrs
+
+
+class TrainingJobSerializer(serializers.ModelSerializer):
+    model = serializers.SerializerMethodField()
+    version = serializers.SerializerMethodField()
+
+    class Meta:
+        model = TrainingJob
+        fields = [
+            "id",
+            "status",
+            "progress",
+            "message",
+            "error",
+            "dataset",
+            "model",
+            "version",
+            "algorithm",
+            "params",
+            "search_space",
+            "task",
+            "target",
+            "test_size",
+            "cv",
+            "random_state",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+
+    def get_model(self, obj) -> str:
+        return obj.model_name
+
+    def get_version(self, obj) -> int | None:
+        return obj.version.version if obj.version_id else None
+
+
+class PredictionSerializer(serializers.ModelSerializer):
+    model = serializers.CharField(source="model.name", read_only=True)
+    version = serializers.IntegerField(source="version.version", read_only=True)
+    user = serializers.CharField(source="user.username", read_only=True, default=None)
+
+    class Meta:
+        model = Prediction
+        fields = [
+            "id",
+            "model",
+            "version",
+            "inputs",
+            "output",
+            "probabilities",
+            "source",
+            "user",
+            "latency_ms",
+            "request_id",
+            "created_at",
+            "actual",
+            "actual_at",
+        ]
+
+
+class FeedbackSerializer(serializers.Serializer):
+    actual = serializers.JSONField()
+
+
+class PredictionRequestSerializer(serializers.Serializer):
+    """One of: inputs, data, instances, dataframe_split, dataframe_records (see the API docs)."""
+
+    inputs = serializers.JSONField(required=False)
+    data = serializers.ListField(child=serializers.ListField(), required=False)
+    instances = serializers.ListField(required=False)
+    dataframe_split = serializers.DictField(required=False)
+    dataframe_records = serializers.ListField(child=serializers.DictField(), required=False)
+
+
+class PredictionResponseSerializer(serializers.Serializer):
+    model = serializers.CharField()
+    version = serializers.IntegerField()
+    predictions = serializers.ListField(child=serializers.JSONField())
+    probabilities = serializers.ListField(
+        child=serializers.DictField(child=serializers.FloatField()), required=False
+    )
+    prediction_ids = serializers.ListField(child=serializers.IntegerField())
+    warnings = serializers.ListField(child=serializers.CharField(), required=False)
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()

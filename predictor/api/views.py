@@ -1,0 +1,385 @@
+"""The REST API: parse, call a service, render. No product rule lives here."""
+
+import csv
+import io
+import json
+import uuid
+
+import django_filters
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from rest_framework import mixins, permissions, renderers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotAuthenticated, NotFound
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
+
+from predictor import selectors
+from predictor.api import serializers as s
+from predictor.api.parsers import CSVParser, SafeJSONParser
+from predictor.models import Dataset, ModelVersion, Prediction, RegisteredModel, Source, TrainingJob
+from predictor.services import datasets, inference, registry, training
+from predictor.services.errors import InvalidInput
+
+PREDICT_EXAMPLES = [
+    OpenApiExample(
+        "inputs (one record)",
+        value={
+            "inputs": {
+                "sepal_length": 5.1,
+                "sepal_width": 3.5,
+                "petal_length": 1.4,
+                "petal_width": 0.2,
+            }
+        },
+    ),
+    OpenApiExample(
+        "inputs (records)",
+        value={
+            "inputs": [
+                {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
+            ]
+        },
+    ),
+    OpenApiExample(
+        "data (positional rows)", value={"data": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.1, 4.4, 1.4]]}
+    ),
+    OpenApiExample("instances", value={"instances": [[5.1, 3.5, 1.4, 0.2]]}),
+    OpenApiExample(
+        "dataframe_split",
+        value={
+            "dataframe_split": {
+                "columns": ["sepal_length", "sepal_width", "petal_length", "petal_width"],
+                "data": [[5.1, 3.5, 1.4, 0.2]],
+            }
+        },
+    ),
+    OpenApiExample(
+        "dataframe_records",
+        value={
+            "dataframe_records": [
+                {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
+            ]
+        },
+    ),
+]
+
+
+def _request_id(request) -> str:
+    given = request.headers.get("X-Request-ID", "")
+    return given[:64] if given.isprintable() and given else uuid.uuid4().hex
+
+
+def _payload(request):
+    """The prediction body; a text/csv body becomes dataframe_split."""
+    data = request.data
+    if isinstance(data, dict) and "__csv__" in data:
+        rows = list(csv.reader(io.StringIO(data["__csv__"])))
+        if not rows:
+            raise InvalidInput("the CSV body is empty: expected a header row of feature names")
+        return {
+            "dataframe_split": {
+                "columns": [c.strip() for c in rows[0]],
+                "data": [_csv_row(r) for r in rows[1:] if r],
+            }
+        }
+    return data
+
+
+def _csv_row(row: list[str]) -> list:
+    """CSV cells are text: numbers are read as numbers, empty cells as null."""
+    values = []
+    for cell in row:
+        cell = cell.strip()
+        if cell == "":
+            values.append(None)
+            continue
+        try:
+            number = json.loads(cell)
+        except ValueError:
+            values.append(cell)
+            continue
+        values.append(
+            number if isinstance(number, (int, float)) and not isinstance(number, bool) else cell
+        )
+    return values
+
+
+def predict_response(request, version: ModelVersion) -> Response:
+    if not selectors.model_may_use(user=request.user, model=version.model):
+        raise NotAuthenticated(f"model {version.model.name!r} is not public: log in to use it")
+    request_id = _request_id(request)
+    result = inference.predict_payload(
+        version=version,
+        payload=_payload(request),
+        source=Source.API,
+        user=request.user,
+        request_id=request_id,
+    )
+    return Response(result.as_dict(), headers={"X-Request-ID": request_id})
+
+
+PREDICT_SCHEMA = dict(
+    request={"application/json": s.PredictionRequestSerializer, "text/csv": OpenApiTypes.STR},
+    responses={
+        200: s.PredictionResponseSerializer,
+        400: s.ErrorSerializer,
+        401: s.ErrorSerializer,
+        404: s.ErrorSerializer,
+        409: s.ErrorSerializer,
+        413: s.ErrorSerializer,
+    },
+    examples=PREDICT_EXAMPLES,
+)
+
+
+class RegisteredModelViewSet(viewsets.ReadOnlyModelViewSet):
+    """Registered models the caller may use; `predict` serves the production version."""
+
+    lookup_field = "name"
+    lookup_value_regex = "[^/]+"
+    permission_classes = [permissions.AllowAny]
+    pagination_class = None
+
+    def get_queryset(self):
+        return selectors.models_visible_to(self.request.user)
+
+    def get_serializer_class(self):
+        return (
+            s.RegisteredModelDetailSerializer
+            if self.action == "retrieve"
+            else s.RegisteredModelSerializer
+        )
+
+    def get_object(self):
+        name = self.kwargs["name"]
+        model = selectors.models_with_production().filter(name=name).first()
+        if model is None:
+            raise NotFound(f"no model named {name!r}")
+        if not selectors.model_may_use(user=self.request.user, model=model):
+            raise NotAuthenticated(f"model {name!r} is not public: log in to see it")
+        return model
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("version", int, description="A version number (default: production).")
+        ],
+        **PREDICT_SCHEMA,
+    )
+    @action(detail=True, methods=["post"], parser_classes=[SafeJSONParser, CSVParser])
+    def predict(self, request, name=None):
+        """Predict with the production version, or `?version=N`."""
+        version = registry.version_resolve(
+            model_name=name, version=request.query_params.get("version")
+        )
+        return predict_response(request, version)
+
+
+class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):
+    """Versions of one model, newest first; `predict` with one; `promote` it (staff)."""
+
+    lookup_field = "version"
+    lookup_value_regex = r"[0-9]+"
+    permission_classes = [permissions.AllowAny]
+    pagination_class = None
+
+    def _model(self) -> RegisteredModel:
+        name = self.kwargs["model_name"]
+        model = RegisteredModel.objects.filter(name=name).first()
+        if model is None:
+            raise NotFound(f"no model named {name!r}")
+        if not selectors.model_may_use(user=self.request.user, model=model):
+            raise NotAuthenticated(f"model {name!r} is not public: log in to see it")
+        return model
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return ModelVersion.objects.none()
+        return (
+            ModelVersion.objects.filter(model=self._model())
+            .select_related("model", "created_by", "training_job")
+            .order_by("-version")
+        )
+
+    def get_object(self):
+        version = self.get_queryset().filter(version=self.kwargs["version"]).first()
+        if version is None:
+            raise NotFound(
+                f"model {self.kwargs['model_name']!r} has no version {self.kwargs['version']}"
+            )
+        return version
+
+    def get_serializer_class(self):
+        return (
+            s.ModelVersionDetailSerializer
+            if self.action == "retrieve"
+            else s.ModelVersionSerializer
+        )
+
+    @extend_schema(**PREDICT_SCHEMA)
+    @action(detail=True, methods=["post"], parser_classes=[SafeJSONParser, CSVParser])
+    def predict(self, request, model_name=None, version=None):
+        """Predict with this exact version."""
+        return predict_response(
+            request, registry.version_resolve(model_name=model_name, version=version)
+        )
+
+    @extend_schema(
+        request=s.PromoteSerializer,
+        responses={200: s.ModelVersionSerializer, 400: s.ErrorSerializer, 409: s.ErrorSerializer},
+    )
+    @action(detail=True, methods=["post"], permission_classes=[permissions.IsAdminUser])
+    def promote(self, request, model_name=None, version=None):
+        """Move the version to a stage; to production archives the previous one (staff)."""
+        body = s.PromoteSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        target = self.get_object()
+        updated = registry.version_promote(version=target, user=request.user, **body.validated_data)
+        return Response(s.ModelVersionSerializer(updated).data)
+
+
+class DatasetViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """Uploaded datasets with their inferred columns (staff)."""
+
+    queryset = Dataset.objects.select_related("created_by")
+    serializer_class = s.DatasetSerializer
+    permission_classes = [permissions.IsAdminUser]
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(
+        request={"multipart/form-data": s.DatasetUploadSerializer},
+        responses={201: s.DatasetSerializer, 400: s.ErrorSerializer, 413: s.ErrorSerializer},
+    )
+    def create(self, request, *args, **kwargs):
+        """Upload a CSV (multipart: name, file, optional target, default the last column)."""
+        upload = s.DatasetUploadSerializer(data=request.data)
+        upload.is_valid(raise_exception=True)
+        dataset = datasets.dataset_create(user=request.user, **upload.validated_data)
+        return Response(s.DatasetSerializer(dataset).data, status=status.HTTP_201_CREATED)
+
+
+class TrainingJobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """Training jobs: start one (202) and poll its status and progress (staff)."""
+
+    queryset = TrainingJob.objects.select_related("version")
+    serializer_class = s.TrainingJobSerializer
+    permission_classes = [permissions.IsAdminUser]
+
+    @extend_schema(
+        request=s.TrainingRequestSerializer,
+        responses={202: s.TrainingJobSerializer, 400: s.ErrorSerializer},
+    )
+    def create(self, request, *args, **kwargs):
+        """Start training; answers 202 with the queued job."""
+        body = s.TrainingRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = dict(body.validated_data)
+        job = training.job_create(
+            dataset=data.pop("dataset"), model_name=data.pop("model"), user=request.user, **data
+        )
+        return Response(s.TrainingJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class PredictionFilter(django_filters.FilterSet):
+    model = django_filters.CharFilter(field_name="model__name")
+    version = django_filters.NumberFilter(field_name="version__version")
+    source = django_filters.ChoiceFilter(choices=Source.choices)
+    since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    until = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lte")
+
+    class Meta:
+        model = Prediction
+        fields = ["model", "version", "source", "since", "until"]
+
+
+class CSVRenderer(renderers.BaseRenderer):
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        # Only reached for error bodies; the export itself is streamed by the view.
+        return json.dumps(data).encode()
+
+
+CSV_COLUMNS = [
+    "id",
+    "created_at",
+    "model",
+    "version",
+    "source",
+    "user",
+    "output",
+    "probabilities",
+    "actual",
+    "latency_ms",
+    "request_id",
+    "inputs",
+]
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+class PredictionViewSet(viewsets.ReadOnlyModelViewSet):
+    """Logged predictions, newest first (own ones; staff: all); `?format=csv` exports."""
+
+    serializer_class = s.PredictionSerializer
+    permission_classes = [permissions.IsAuthenticated]
+    filterset_class = PredictionFilter
+    renderer_classes = [renderers.JSONRenderer, renderers.BrowsableAPIRenderer, CSVRenderer]
+
+    def get_queryset(self):
+        return selectors.predictions_visible_to(self.request.user).order_by("-created_at", "-id")
+
+    def get_object(self):
+        return inference.prediction_get(pk=self.kwargs["pk"], user=self.request.user)
+
+    def list(self, request, *args, **kwargs):
+        if getattr(request.accepted_renderer, "format", None) == "csv":
+            return self._csv(self.filter_queryset(self.get_queryset()))
+        return super().list(request, *args, **kwargs)
+
+    def _csv(self, queryset):
+        writer = csv.writer(_Echo())
+
+        def rows():
+            yield writer.writerow(CSV_COLUMNS)
+            for p in queryset.iterator(chunk_size=2000):
+                yield writer.writerow(
+                    [
+                        p.pk,
+                        p.created_at.isoformat(),
+                        p.model.name,
+                        p.version.version,
+                        p.source,
+                        p.user.username if p.user_id else "",
+                        json.dumps(p.output),
+                        json.dumps(p.probabilities) if p.probabilities is not None else "",
+                        json.dumps(p.actual) if p.actual is not None else "",
+                        round(p.latency_ms, 3),
+                        p.request_id,
+                        json.dumps(p.inputs),
+                    ]
+                )
+
+        response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="predictions.csv"'
+        return response
+
+    @extend_schema(
+        request=s.FeedbackSerializer,
+        responses={200: s.PredictionSerializer, 400: s.ErrorSerializer, 404: s.ErrorSerializer},
+    )
+    @action(detail=True, methods=["post"], renderer_classes=[renderers.JSONRenderer])
+    def feedback(self, request, pk=None):
+        """Store the ground truth (`actual`) of one of your predictions."""
+        body = s.FeedbackSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        prediction = inference.prediction_feedback(
+            prediction=self.get_object(), actual=body.validated_data["actual"]
+        )
+        return Response(s.PredictionSerializer(prediction).data)

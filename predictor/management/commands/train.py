@@ -1,0 +1,67 @@
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+
+from predictor.models import Dataset
+from predictor.services.errors import ServiceError
+from predictor.services.training import ALGORITHMS, train_now
+
+
+def _param(text: str):
+    if "=" not in text:
+        raise CommandError(f"--param {text!r}: expected NAME=VALUE")
+    key, raw = text.split("=", 1)
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key.strip(), value
+
+
+class Command(BaseCommand):
+    """Train a new model version from a dataset and print its metrics."""
+
+    help = "train --dataset NAME --model NAME --algorithm ALGO [--param k=v ...] [--cv K]"
+
+    def add_arguments(self, parser):
+        parser.add_argument("--dataset", required=True, help="Dataset name or id.")
+        parser.add_argument("--model", required=True)
+        parser.add_argument("--algorithm", required=True, help=", ".join(ALGORITHMS))
+        parser.add_argument("--param", action="append", default=[], help="NAME=VALUE (JSON)")
+        parser.add_argument("--cv", type=int, default=5)
+        parser.add_argument("--test-size", type=float, default=0.2)
+        parser.add_argument("--target", default=None)
+        parser.add_argument("--task", default=None)
+        parser.add_argument("--random-state", type=int, default=0)
+
+    def handle(self, *args, **o):
+        key = o["dataset"]
+        dataset = Dataset.objects.filter(name=key).first() or (
+            Dataset.objects.filter(pk=int(key)).first() if key.isdigit() else None
+        )
+        if dataset is None:
+            raise CommandError(f"no dataset named {key!r}")
+        try:
+            job = train_now(
+                dataset=dataset,
+                model_name=o["model"],
+                algorithm=o["algorithm"],
+                params=dict(_param(p) for p in o["param"]),
+                cv=o["cv"],
+                test_size=o["test_size"],
+                target=o["target"],
+                task=o["task"],
+                random_state=o["random_state"],
+            )
+        except ServiceError as exc:
+            raise CommandError(exc.message) from None
+        if job.version is None:
+            raise CommandError(f"training failed: {job.error}")
+        version = job.version
+        self.stdout.write(f"model {version.model.name} version {version.version} ({version.stage})")
+        for name, value in version.metrics.items():
+            if isinstance(value, float):
+                self.stdout.write(f"  {name}: {value:.4f}")
+        cv = version.metrics.get("cv")
+        if cv:
+            self.stdout.write(f"  cv {cv['metric']}: {cv['mean']:.4f} ± {cv['std']:.4f}")

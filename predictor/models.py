@@ -1,0 +1,285 @@
+"""The model registry: datasets, registered models, versions, jobs, transitions, predictions."""
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.urls import reverse
+
+slug_validator = RegexValidator(
+    r"^[a-z0-9][a-z0-9_-]*\Z",
+    "Use lowercase letters, digits, '-' and '_', starting with a letter or digit.",
+)
+
+
+class Task(models.TextChoices):
+    CLASSIFICATION = "classification", "Classification"
+    REGRESSION = "regression", "Regression"
+
+
+class Stage(models.TextChoices):
+    NONE = "none", "None"
+    STAGING = "staging", "Staging"
+    PRODUCTION = "production", "Production"
+    ARCHIVED = "archived", "Archived"
+
+
+class Dataset(models.Model):
+    """An uploaded (or built-in demo) CSV with its inferred columns."""
+
+    name = models.CharField(max_length=100, unique=True, validators=[slug_validator])
+    description = models.TextField(blank=True)
+    file = models.FileField(upload_to="datasets/")
+    sha256 = models.CharField(max_length=64)
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    row_count = models.PositiveIntegerField()
+    # [{"name", "type": "numeric"|"categorical", "missing", ...stats}]
+    columns = models.JSONField(default=list)
+    target = models.CharField(max_length=200, help_text="Default target column.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def column_names(self):
+        return [c["name"] for c in self.columns]
+
+
+class RegisteredModel(models.Model):
+    """A named model; its versions hold the fitted pipelines."""
+
+    name = models.CharField(max_length=100, unique=True, validators=[slug_validator])
+    task = models.CharField(max_length=20, choices=Task.choices)
+    description = models.TextField(blank=True)
+    public = models.BooleanField(
+        default=False, help_text="Anyone, even anonymous visitors, may predict with it."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "registered model"
+
+    def __str__(self):
+        return self.name
+
+    def get_absolute_url(self):
+        return reverse("model-page", args=[self.name])
+
+
+IMMUTABLE_VERSION_FIELDS = (
+    "model_id",
+    "version",
+    "algorithm",
+    "params",
+    "schema",
+    "target_name",
+    "classes",
+    "metrics",
+    "dataset_id",
+    "artifact",
+    "artifact_format",
+    "sha256",
+    "size_bytes",
+    "library_versions",
+    "reference_stats",
+    "created_by_id",
+)
+
+
+class ImmutableFieldError(Exception):
+    pass
+
+
+class ModelVersion(models.Model):
+    """One immutable fitted pipeline of a registered model; only stage and notes change."""
+
+    model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="versions")
+    version = models.PositiveIntegerField()
+    algorithm = models.CharField(max_length=50)
+    params = models.JSONField(default=dict, blank=True)
+    # [{"name", "type", "nullable", "min", "max", "mean", "std", "missing", "categories"}]
+    schema = models.JSONField(default=list)
+    target_name = models.CharField(max_length=200)
+    classes = models.JSONField(null=True, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    dataset = models.ForeignKey(
+        Dataset, null=True, blank=True, on_delete=models.SET_NULL, related_name="versions"
+    )
+    artifact = models.CharField(max_length=255, help_text="File name in the artifact store.")
+    artifact_format = models.CharField(max_length=10, default="joblib")
+    sha256 = models.CharField(max_length=64)
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    library_versions = models.JSONField(default=dict, blank=True)
+    reference_stats = models.JSONField(default=dict, blank=True)
+    stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.NONE)
+    notes = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["model__name", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["model", "version"], name="unique_version_per_model"),
+            models.UniqueConstraint(
+                fields=["model"],
+                condition=models.Q(stage="production"),
+                name="one_production_version_per_model",
+            ),
+        ]
+        indexes = [models.Index(fields=["model", "stage"])]
+
+    def __str__(self):
+        return f"{self.model.name} v{self.version}"
+
+    def save(self, *args, **kwargs):
+        update_fields = kwargs.get("update_fields")
+        mutable_only = update_fields is not None and set(update_fields) <= {"stage", "notes"}
+        if self.pk and not self._state.adding and not mutable_only:
+            original = ModelVersion.objects.filter(pk=self.pk).values(*IMMUTABLE_VERSION_FIELDS)
+            original = original.first()
+            if original:
+                changed = [f for f in IMMUTABLE_VERSION_FIELDS if original[f] != getattr(self, f)]
+                if changed:
+                    raise ImmutableFieldError(
+                        f"A model version is immutable; cannot change {', '.join(changed)}."
+                    )
+        super().save(*args, **kwargs)
+
+    def get_absolute_url(self):
+        return reverse("model-page", args=[self.model.name]) + f"?version={self.version}"
+
+    @property
+    def feature_names(self):
+        return [f["name"] for f in self.schema]
+
+    @property
+    def main_metric(self):
+        """(name, value) of the headline metric, or (None, None)."""
+        name = self.metrics.get("main")
+        return name, self.metrics.get(name) if name else None
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class TrainingJob(models.Model):
+    """A request to train a model version, run in the background."""
+
+    status = models.CharField(max_length=20, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    progress = models.FloatField(default=0.0)
+    message = models.CharField(max_length=200, blank=True, help_text="Current step.")
+    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="jobs")
+    model_name = models.CharField(max_length=100, validators=[slug_validator])
+    task = models.CharField(max_length=20, choices=Task.choices, blank=True)
+    target = models.CharField(max_length=200, blank=True)
+    algorithm = models.CharField(max_length=50)
+    params = models.JSONField(default=dict, blank=True)
+    search_space = models.JSONField(null=True, blank=True)
+    test_size = models.FloatField(default=0.2)
+    cv = models.PositiveSmallIntegerField(default=5)
+    random_state = models.IntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    version = models.OneToOneField(
+        ModelVersion,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="training_job",
+    )
+    # Which process holds the job ("host:pid"), so a restart can tell orphaned jobs.
+    runner = models.CharField(max_length=200, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status"])]
+
+    def __str__(self):
+        return f"job {self.pk}: {self.algorithm} → {self.model_name} ({self.status})"
+
+    def get_absolute_url(self):
+        return reverse("job-page", args=[self.pk])
+
+    @property
+    def done(self):
+        return self.status in (JobStatus.SUCCEEDED, JobStatus.FAILED)
+
+
+class StageTransition(models.Model):
+    """Audit row: who moved a version from one stage to another, when and why."""
+
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="transitions")
+    from_stage = models.CharField(max_length=20, choices=Stage.choices)
+    to_stage = models.CharField(max_length=20, choices=Stage.choices)
+    reason = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.version}: {self.from_stage} → {self.to_stage}"
+
+
+class Source(models.TextChoices):
+    API = "api", "REST API"
+    V2 = "v2", "Open Inference Protocol"
+    WEB = "web", "Web form"
+    BATCH = "batch", "Batch upload"
+
+
+class Prediction(models.Model):
+    """One served prediction (one input row), with optional ground truth."""
+
+    model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="+")
+    version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="predictions")
+    inputs = models.JSONField()
+    output = models.JSONField()
+    probabilities = models.JSONField(null=True, blank=True)
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.API)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    latency_ms = models.FloatField(default=0.0)
+    request_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    actual = models.JSONField(null=True, blank=True)
+    actual_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["-created_at", "-id"], name="pred_created"),
+            models.Index(fields=["model", "-created_at"], name="pred_model_created"),
+            models.Index(fields=["version", "-created_at"], name="pred_version_created"),
+            models.Index(fields=["user", "-created_at"], name="pred_user_created"),
+            models.Index(fields=["source", "-created_at"], name="pred_source_created"),
+        ]
+
+    def __str__(self):
+        return f"prediction {self.pk}"
+
+    def get_absolute_url(self):
+        return reverse("prediction-page", args=[self.pk])

@@ -1,0 +1,163 @@
+"""Datasets: validate an uploaded CSV, infer its columns, store it; read it back."""
+
+import csv
+import hashlib
+import io
+
+import pandas as pd
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+
+from predictor.models import Dataset, slug_validator
+from predictor.services.errors import InvalidInput, PayloadTooLarge
+from predictor.services.schema import column_is_numeric, column_profile
+
+MIN_ROWS = 5
+
+
+def _read_upload(file) -> bytes:
+    """Bytes of an uploaded file, a path-less file object, or bytes, within the size cap."""
+    limit = settings.DATASET_MAX_UPLOAD_BYTES
+    if isinstance(file, bytes):
+        data = file
+    else:
+        size = getattr(file, "size", None)
+        if size is not None and size > limit:
+            raise PayloadTooLarge(f"the file is {size} bytes; the upload limit is {limit} bytes")
+        if hasattr(file, "seek"):
+            file.seek(0)
+        data = file.read(limit + 1)
+    if len(data) > limit:
+        raise PayloadTooLarge(f"the file is larger than the upload limit of {limit} bytes")
+    return data
+
+
+def _check_header(text: str) -> list[str]:
+    first_line = next(iter(text.splitlines()), "")
+    if not first_line.strip():
+        raise InvalidInput("the file is empty: expected a header row and data rows")
+    header = next(csv.reader([first_line]))
+    names = [h.strip() for h in header]
+    if len(names) < 2:
+        raise InvalidInput(
+            "the file has a single column: a dataset needs at least one feature and a target"
+        )
+    if any(not n for n in names):
+        position = [i for i, n in enumerate(names, start=1) if not n][0]
+        raise InvalidInput(f"column {position} of the header has no name")
+    seen = set()
+    for name in names:
+        if name in seen:
+            raise InvalidInput(f"the column name {name!r} appears twice in the header")
+        seen.add(name)
+
+    def looks_numeric(value: str) -> bool:
+        try:
+            float(value)
+        except ValueError:
+            return False
+        return True
+
+    if all(looks_numeric(n) for n in names):
+        raise InvalidInput(
+            "the first line looks like data, not a header: the first line must name the columns"
+        )
+    return names
+
+
+def parse_csv(data: bytes) -> pd.DataFrame:
+    """Parse and check CSV bytes; raise InvalidInput naming what is wrong."""
+    if not data.strip():
+        raise InvalidInput("the file is empty: expected a header row and data rows")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(
+            f"the file is not UTF-8 text (bad byte at position {exc.start}); save it as UTF-8 CSV"
+        ) from None
+    if "\x00" in text:
+        raise InvalidInput("the file contains NUL bytes: it is not a CSV text file")
+    names = _check_header(text)
+    try:
+        frame = pd.read_csv(io.StringIO(text), skipinitialspace=True)
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise InvalidInput(f"the CSV could not be parsed: {str(exc).splitlines()[0]}") from None
+    frame.columns = names
+    if len(frame) < MIN_ROWS:
+        raise InvalidInput(f"the file has {len(frame)} data rows; at least {MIN_ROWS} are needed")
+    return frame
+
+
+def dataset_create(
+    *, name: str, file, target: str | None = None, description: str = "", user=None
+) -> Dataset:
+    """Validate a CSV upload and store it as a Dataset (nothing is kept if it is refused)."""
+    name = (name or "").strip()
+    if not name:
+        raise InvalidInput("a dataset needs a name", field="name")
+    try:
+        slug_validator(name)
+    except Exception:
+        raise InvalidInput(
+            f"invalid dataset name {name!r}: use lowercase letters, digits, '-' and '_'",
+            field="name",
+        ) from None
+    if Dataset.objects.filter(name=name).exists():
+        raise InvalidInput(f"a dataset named {name!r} already exists", field="name")
+    data = _read_upload(file)
+    frame = parse_csv(data)
+    target = (target or "").strip() or frame.columns[-1]
+    if target not in frame.columns:
+        raise InvalidInput(
+            f"the target column {target!r} is not in the file; its columns are: "
+            + ", ".join(frame.columns),
+            field="target",
+        )
+    if frame[target].isna().all():
+        raise InvalidInput(f"the target column {target!r} has no values", field="target")
+    columns = [column_profile(frame[c]) for c in frame.columns]
+    digest = hashlib.sha256(data).hexdigest()
+    with transaction.atomic():
+        dataset = Dataset(
+            name=name,
+            description=description,
+            sha256=digest,
+            size_bytes=len(data),
+            row_count=len(frame),
+            columns=columns,
+            target=target,
+            created_by=user if getattr(user, "is_authenticated", False) else None,
+        )
+        dataset.file.save(f"{name}-{digest[:12]}.csv", ContentFile(data), save=False)
+        try:
+            dataset.save()
+        except BaseException:
+            dataset.file.delete(save=False)
+            raise
+    return dataset
+
+
+def dataset_frame(dataset: Dataset) -> pd.DataFrame:
+    """The dataset's rows, parsed the same way as at upload."""
+    # Open through the storage, not the shared FieldFile, so threads do not share a handle.
+    with dataset.file.storage.open(dataset.file.name, "rb") as fh:
+        data = fh.read()
+    if hashlib.sha256(data).hexdigest() != dataset.sha256:
+        raise InvalidInput(f"the file of dataset {dataset.name!r} has changed since upload")
+    return parse_csv(data)
+
+
+def dataset_preview(dataset: Dataset, rows: int = 10) -> list[dict]:
+    frame = dataset_frame(dataset).head(rows)
+    return frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+
+
+def infer_task(target: pd.Series) -> str:
+    """Text, booleans or a few integer values → classification; other numbers → regression."""
+    values = target.dropna()
+    if not column_is_numeric(values):
+        return "classification"
+    if pd.api.types.is_integer_dtype(values) and values.nunique() <= 20:
+        return "classification"
+    return "regression"

@@ -1,0 +1,159 @@
+"""Validated rows → predictions, logged in the same transaction that decides the response."""
+
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from predictor.models import ModelVersion, Prediction, Source, Task
+from predictor.services import artifacts
+from predictor.services.errors import InvalidInput, NotFound
+from predictor.services.schema import frame_from_records, records_from_payload, rows_validate
+
+
+@dataclass
+class PredictionResult:
+    version: ModelVersion
+    predictions: list
+    probabilities: list[dict] | None
+    prediction_ids: list[int]
+    warnings: list[str] = field(default_factory=list)
+    records: list[dict] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        body = {
+            "model": self.version.model.name,
+            "version": self.version.version,
+            "predictions": self.predictions,
+        }
+        if self.probabilities is not None:
+            body["probabilities"] = self.probabilities
+        body["prediction_ids"] = self.prediction_ids
+        if self.warnings:
+            body["warnings"] = self.warnings
+        return body
+
+
+def version_pipeline(version: ModelVersion):
+    """The fitted pipeline of a version (hash-checked, cached per process)."""
+    return artifacts.artifact_load(
+        name=version.artifact, sha256=version.sha256, fmt=version.artifact_format
+    )
+
+
+def _native(value):
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def run_model(version: ModelVersion, records: list[dict]):
+    """Predictions (and class probabilities when the model has them) for clean records."""
+    pipeline = version_pipeline(version)
+    frame = frame_from_records(schema=version.schema, records=records)
+    predicted = [_native(v) for v in pipeline.predict(frame)]
+    probabilities = None
+    if version.model.task == Task.CLASSIFICATION and hasattr(pipeline, "predict_proba"):
+        classes = [_native(c) for c in pipeline.classes_]
+        proba = pipeline.predict_proba(frame)
+        probabilities = [
+            {str(c): round(float(p), 6) for c, p in zip(classes, row)} for row in proba
+        ]
+    else:
+        predicted = [float(v) if isinstance(v, (int, float)) else v for v in predicted]
+    return predicted, probabilities
+
+
+def predict(
+    *,
+    version: ModelVersion,
+    records: list[dict],
+    source: str = Source.API,
+    user=None,
+    request_id: str = "",
+    max_rows: int | None = None,
+) -> PredictionResult:
+    """Validate rows, predict, and store one Prediction per row (one bulk insert)."""
+    started = time.perf_counter()
+    valid = rows_validate(
+        schema=version.schema, records=records, max_rows=max_rows or settings.PREDICT_MAX_ROWS
+    )
+    predicted, probabilities = run_model(version, valid.records)
+    latency_ms = (time.perf_counter() - started) * 1000.0
+    request_id = request_id or uuid.uuid4().hex
+    actor = user if getattr(user, "is_authenticated", False) else None
+    now = timezone.now()
+    rows = [
+        Prediction(
+            model_id=version.model_id,
+            version=version,
+            inputs=record,
+            output=output,
+            probabilities=probabilities[i] if probabilities else None,
+            source=source,
+            user=actor,
+            latency_ms=latency_ms,
+            request_id=request_id[:64],
+            created_at=now,
+        )
+        for i, (record, output) in enumerate(zip(valid.records, predicted))
+    ]
+    with transaction.atomic():
+        created = Prediction.objects.bulk_create(rows)
+    return PredictionResult(
+        version=version,
+        predictions=predicted,
+        probabilities=probabilities,
+        prediction_ids=[p.pk for p in created],
+        warnings=valid.warnings,
+        records=valid.records,
+    )
+
+
+def predict_payload(*, version: ModelVersion, payload, **kwargs) -> PredictionResult:
+    """Predict from any accepted request body shape (inputs, data, instances, ...)."""
+    records = records_from_payload(payload, feature_names=version.feature_names)
+    return predict(version=version, records=records, **kwargs)
+
+
+def prediction_feedback(*, prediction: Prediction, actual) -> Prediction:
+    """Store the ground truth of a logged prediction, checked against the model's task."""
+    version = prediction.version
+    if version.model.task == Task.CLASSIFICATION:
+        classes = version.classes or []
+        match = [c for c in classes if c == actual and type(c) is type(actual)]
+        if not match:
+            match = [c for c in classes if isinstance(actual, str) and str(c) == actual]
+        if not match or isinstance(actual, bool) != isinstance(match[0], bool):
+            raise InvalidInput(
+                f"'actual' must be one of the model's classes: {', '.join(map(repr, classes))}",
+                field="actual",
+            )
+        actual = match[0]
+    else:
+        if (
+            isinstance(actual, bool)
+            or not isinstance(actual, (int, float))
+            or not np.isfinite(actual)
+        ):
+            raise InvalidInput(
+                "'actual' must be a finite number for a regression model", field="actual"
+            )
+        actual = float(actual)
+    prediction.actual = actual
+    prediction.actual_at = timezone.now()
+    prediction.save(update_fields=["actual", "actual_at"])
+    return prediction
+
+
+def prediction_get(*, pk, user) -> Prediction:
+    """A prediction the user may see (their own; staff: any), else NotFound."""
+    qs = Prediction.objects.select_related("version", "version__model", "model")
+    if not getattr(user, "is_staff", False):
+        qs = qs.filter(user_id=getattr(user, "pk", None) or -1)
+    try:
+        return qs.get(pk=int(pk))
+    except (Prediction.DoesNotExist, ValueError, TypeError):
+        raise NotFound(f"no prediction {pk}") from None

@@ -1,0 +1,163 @@
+"""Registered models and versions: creation with safe numbering, stages and their audit."""
+
+import platform
+
+import joblib
+import numpy
+import pandas
+import sklearn
+from django.db import IntegrityError, transaction
+
+from predictor.models import ModelVersion, RegisteredModel, Stage, StageTransition, Task
+from predictor.services.errors import Conflict, InvalidInput, NotFound
+
+
+def library_versions() -> dict:
+    return {
+        "python": platform.python_version(),
+        "scikit-learn": sklearn.__version__,
+        "numpy": numpy.__version__,
+        "pandas": pandas.__version__,
+        "joblib": joblib.__version__,
+    }
+
+
+def model_get_or_create(*, name: str, task: str, description: str = "") -> RegisteredModel:
+    """The model called `name`, created if new; its task must match."""
+    if task not in Task.values:
+        raise InvalidInput(f"unknown task {task!r}; use one of: {', '.join(Task.values)}")
+    model, created = RegisteredModel.objects.get_or_create(
+        name=name, defaults={"task": task, "description": description}
+    )
+    if not created and model.task != task:
+        raise InvalidInput(
+            f"model {name!r} is a {model.task} model; this request is for {task}", field="task"
+        )
+    return model
+
+
+def version_create(*, model: RegisteredModel, user=None, **fields) -> ModelVersion:
+    """Add the next version of a model; the first one goes straight to production."""
+    for attempt in range(5):
+        try:
+            with transaction.atomic():
+                # Lock the model row so concurrent creators take numbers one after another;
+                # the unique constraint is the last word if the lock is not honoured.
+                locked = RegisteredModel.objects.select_for_update().get(pk=model.pk)
+                last = locked.versions.order_by("-version").values_list("version", flat=True)
+                number = (last.first() or 0) + 1
+                has_production = locked.versions.filter(stage=Stage.PRODUCTION).exists()
+                stage = Stage.NONE if has_production else Stage.PRODUCTION
+                version = ModelVersion.objects.create(
+                    model=locked,
+                    version=number,
+                    stage=stage,
+                    created_by=user if getattr(user, "is_authenticated", False) else None,
+                    **fields,
+                )
+                if stage == Stage.PRODUCTION:
+                    StageTransition.objects.create(
+                        version=version,
+                        from_stage=Stage.NONE,
+                        to_stage=Stage.PRODUCTION,
+                        reason="first version of the model",
+                        created_by=version.created_by,
+                    )
+                RegisteredModel.objects.filter(pk=locked.pk).update(updated_at=version.created_at)
+                return version
+        except IntegrityError:
+            if attempt == 4:
+                raise
+    raise AssertionError("unreachable")
+
+
+def version_promote(
+    *, version: ModelVersion, stage: str, user=None, reason: str = ""
+) -> ModelVersion:
+    """Move a version to a stage; promoting to production archives the previous one."""
+    if stage not in Stage.values:
+        raise InvalidInput(
+            f"unknown stage {stage!r}; use one of: {', '.join(Stage.values)}", field="stage"
+        )
+    reason = (reason or "").strip()
+    actor = user if getattr(user, "is_authenticated", False) else None
+    with transaction.atomic():
+        RegisteredModel.objects.select_for_update().get(pk=version.model_id)
+        current = ModelVersion.objects.get(pk=version.pk)
+        if current.stage == stage:
+            raise Conflict(f"{current} is already in stage {stage!r}")
+        if stage == Stage.PRODUCTION:
+            previous = ModelVersion.objects.filter(
+                model_id=current.model_id, stage=Stage.PRODUCTION
+            ).first()
+            if previous is not None:
+                previous.stage = Stage.ARCHIVED
+                previous.save(update_fields=["stage"])
+                StageTransition.objects.create(
+                    version=previous,
+                    from_stage=Stage.PRODUCTION,
+                    to_stage=Stage.ARCHIVED,
+                    reason=f"replaced by version {current.version}"
+                    + (f": {reason}" if reason else ""),
+                    created_by=actor,
+                )
+        from_stage = current.stage
+        current.stage = stage
+        current.save(update_fields=["stage"])
+        StageTransition.objects.create(
+            version=current, from_stage=from_stage, to_stage=stage, reason=reason, created_by=actor
+        )
+    version.stage = stage
+    return current
+
+
+def version_rollback(*, model: RegisteredModel, user=None, reason: str = "") -> ModelVersion:
+    """Make the version that was production before the current one production again."""
+    current = ModelVersion.objects.filter(model=model, stage=Stage.PRODUCTION).first()
+    earlier = (
+        StageTransition.objects.filter(version__model=model, to_stage=Stage.PRODUCTION)
+        .exclude(version=current)
+        .select_related("version")
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    if earlier is None:
+        raise Conflict(f"model {model.name!r} has no earlier production version to roll back to")
+    return version_promote(
+        version=earlier.version,
+        stage=Stage.PRODUCTION,
+        user=user,
+        reason=reason or "rollback",
+    )
+
+
+def version_resolve(*, model_name: str, version: int | str | None = None) -> ModelVersion:
+    """The version to serve: the given number, or the model's production version."""
+    if version is not None and version != "":
+        try:
+            number = int(version)
+        except (TypeError, ValueError):
+            raise InvalidInput(f"version must be a whole number, got {version!r}") from None
+        found = (
+            ModelVersion.objects.select_related("model")
+            .filter(model__name=model_name, version=number)
+            .first()
+        )
+        if found is None:
+            if not RegisteredModel.objects.filter(name=model_name).exists():
+                raise NotFound(f"no model named {model_name!r}")
+            raise NotFound(f"model {model_name!r} has no version {number}")
+        return found
+    found = (
+        ModelVersion.objects.select_related("model")
+        .filter(model__name=model_name, stage=Stage.PRODUCTION)
+        .first()
+    )
+    if found is None:
+        if not RegisteredModel.objects.filter(name=model_name).exists():
+            raise NotFound(f"no model named {model_name!r}")
+        raise Conflict(
+            f"model {model_name!r} has no production version; promote one, or ask for "
+            "a version explicitly (?version=N)"
+        )
+    return found

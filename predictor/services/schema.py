@@ -1,0 +1,274 @@
+"""A version's input schema: derive it from training data, validate and coerce rows.
+
+Every door that takes feature values (REST API, HTML form, batch CSV, Open Inference
+Protocol) goes through `rows_validate`, so a value accepted in one is accepted in all.
+Row numbers in messages start at 1.
+"""
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from predictor.services.errors import InvalidInput
+
+NUMERIC = "numeric"
+CATEGORICAL = "categorical"
+MAX_CATEGORY_LENGTH = 200
+MAX_CATEGORIES_RECORDED = 500
+HISTOGRAM_BINS = 10
+PAYLOAD_KEYS = ("inputs", "data", "instances", "dataframe_split", "dataframe_records")
+
+
+def column_is_numeric(series: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+
+
+def _finite_or_none(value):
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def column_profile(series: pd.Series) -> dict:
+    """Type and statistics of one column, as stored in schemas and dataset descriptions."""
+    missing = float(series.isna().mean()) if len(series) else 0.0
+    if column_is_numeric(series):
+        values = series.dropna().astype(float)
+        empty = values.empty
+        return {
+            "name": str(series.name),
+            "type": NUMERIC,
+            "min": None if empty else _finite_or_none(values.min()),
+            "max": None if empty else _finite_or_none(values.max()),
+            "mean": None if empty else _finite_or_none(values.mean()),
+            "std": None if empty else _finite_or_none(values.std(ddof=0)),
+            "missing": round(missing, 6),
+        }
+    counts = series.dropna().astype(str).value_counts()
+    return {
+        "name": str(series.name),
+        "type": CATEGORICAL,
+        "categories": [str(c) for c in counts.index[:MAX_CATEGORIES_RECORDED]],
+        "missing": round(missing, 6),
+    }
+
+
+def schema_from_frame(X: pd.DataFrame, *, nullable: bool = True) -> list[dict]:
+    """The input schema of a pipeline trained on X (its pipelines impute, so nullable)."""
+    schema = []
+    for name in X.columns:
+        profile = column_profile(X[name])
+        profile["nullable"] = nullable
+        schema.append(profile)
+    return schema
+
+
+def reference_stats_from_frame(X: pd.DataFrame) -> dict:
+    """Distributions of the training inputs, for drift detection against live traffic."""
+    stats = {}
+    for name in X.columns:
+        series = X[name]
+        if column_is_numeric(series):
+            values = series.dropna().astype(float).to_numpy()
+            if values.size:
+                counts, edges = np.histogram(values, bins=HISTOGRAM_BINS)
+                stats[name] = {
+                    "type": NUMERIC,
+                    "edges": [float(e) for e in edges],
+                    "counts": [int(c) for c in counts],
+                }
+            else:
+                stats[name] = {"type": NUMERIC, "edges": [], "counts": []}
+        else:
+            freq = series.dropna().astype(str).value_counts(normalize=True)
+            stats[name] = {
+                "type": CATEGORICAL,
+                "frequencies": {
+                    str(k): round(float(v), 6)
+                    for k, v in freq.iloc[:MAX_CATEGORIES_RECORDED].items()
+                },
+            }
+        stats[name]["missing"] = round(float(series.isna().mean()), 6) if len(series) else 0.0
+    return stats
+
+
+# --- requests ------------------------------------------------------------------------------
+
+
+def _row_error(row: int, message: str, feature: str | None = None) -> InvalidInput:
+    prefix = f"row {row}: " if row else ""
+    details = {"row": row} if row else {}
+    if feature is not None:
+        details["feature"] = feature
+    return InvalidInput(prefix + message, **details)
+
+
+def _positional(rows, names: list[str], key: str) -> list[dict]:
+    if not isinstance(rows, list):
+        raise InvalidInput(f"'{key}' must be a list of rows")
+    records = []
+    for i, row in enumerate(rows, start=1):
+        if isinstance(row, dict):
+            records.append(row)
+            continue
+        if not isinstance(row, list):
+            raise _row_error(
+                i, f"expected a list of {len(names)} values in schema order ({', '.join(names)})"
+            )
+        if len(row) != len(names):
+            raise _row_error(
+                i, f"expected {len(names)} values ({', '.join(names)}), got {len(row)}"
+            )
+        records.append(dict(zip(names, row)))
+    return records
+
+
+def records_from_payload(payload, *, feature_names: list[str]) -> list[dict]:
+    """Turn any accepted request body shape into a list of {feature: value} records."""
+    if not isinstance(payload, dict):
+        raise InvalidInput("the body must be a JSON object with one of: " + ", ".join(PAYLOAD_KEYS))
+    present = [k for k in PAYLOAD_KEYS if k in payload]
+    unknown = sorted(set(payload) - set(PAYLOAD_KEYS))
+    if unknown:
+        raise InvalidInput(
+            f"unknown key(s) {', '.join(map(repr, unknown))} in the body; "
+            f"use one of: {', '.join(PAYLOAD_KEYS)}"
+        )
+    if len(present) != 1:
+        raise InvalidInput("the body must have exactly one of: " + ", ".join(PAYLOAD_KEYS))
+    key = present[0]
+    value = payload[key]
+    if key == "inputs":
+        if isinstance(value, dict):
+            return [value]
+        if isinstance(value, list):
+            for i, row in enumerate(value, start=1):
+                if not isinstance(row, dict):
+                    raise _row_error(i, "each item of 'inputs' must be an object of features")
+            return value
+        raise InvalidInput("'inputs' must be an object of features or a list of them")
+    if key == "dataframe_records":
+        if not isinstance(value, list):
+            raise InvalidInput("'dataframe_records' must be a list of objects")
+        for i, row in enumerate(value, start=1):
+            if not isinstance(row, dict):
+                raise _row_error(i, "each item of 'dataframe_records' must be an object")
+        return value
+    if key == "dataframe_split":
+        if not isinstance(value, dict) or "columns" not in value or "data" not in value:
+            raise InvalidInput("'dataframe_split' must be an object with 'columns' and 'data'")
+        columns = value["columns"]
+        if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
+            raise InvalidInput("'dataframe_split.columns' must be a list of feature names")
+        if len(set(columns)) != len(columns):
+            raise InvalidInput("'dataframe_split.columns' has a name twice")
+        return _positional(value["data"], columns, "dataframe_split.data")
+    return _positional(value, feature_names, key)
+
+
+@dataclass
+class ValidRows:
+    records: list[dict]
+    warnings: list[str] = field(default_factory=list)
+
+
+def _coerce(value, feature: dict, row: int):
+    name = feature["name"]
+    if value is None:
+        if feature.get("nullable", True):
+            return None
+        raise _row_error(row, f"feature '{name}' may not be null", name)
+    if feature["type"] == NUMERIC:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _row_error(row, f"feature '{name}' must be a number, got {_kind(value)}", name)
+        number = float(value)
+        if not math.isfinite(number):
+            raise _row_error(row, f"feature '{name}' must be a finite number", name)
+        return number
+    if not isinstance(value, str):
+        raise _row_error(
+            row, f"feature '{name}' must be a string (a category), got {_kind(value)}", name
+        )
+    if len(value) > MAX_CATEGORY_LENGTH:
+        raise _row_error(
+            row, f"feature '{name}' is longer than {MAX_CATEGORY_LENGTH} characters", name
+        )
+    return value
+
+
+def _kind(value) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return type(value).__name__
+
+
+def rows_validate(*, schema: list[dict], records: list[dict], max_rows: int) -> ValidRows:
+    """Check every record against the schema; coerce values; collect unseen categories."""
+    if not records:
+        raise InvalidInput("empty batch: send at least one row")
+    if len(records) > max_rows:
+        raise InvalidInput(f"too many rows: {len(records)}, the limit is {max_rows} per request")
+    names = [f["name"] for f in schema]
+    known = set(names)
+    clean, warnings = [], []
+    for i, record in enumerate(records, start=1):
+        unknown = [k for k in record if k not in known]
+        if unknown:
+            raise _row_error(
+                i,
+                f"unknown feature {unknown[0]!r}; the features are: {', '.join(names)}",
+                str(unknown[0]),
+            )
+        out = {}
+        for feature in schema:
+            name = feature["name"]
+            if name not in record:
+                raise _row_error(i, f"feature '{name}' is missing", name)
+            value = _coerce(record[name], feature, i)
+            if (
+                feature["type"] == CATEGORICAL
+                and value is not None
+                and feature.get("categories")
+                and value not in feature["categories"]
+            ):
+                warnings.append(
+                    f"row {i}: feature '{name}' has a category not seen in training: {value!r}"
+                )
+            out[name] = value
+        clean.append(out)
+    return ValidRows(records=clean, warnings=warnings)
+
+
+def frame_from_records(*, schema: list[dict], records: list[dict]) -> pd.DataFrame:
+    """A DataFrame in schema order with the dtypes the pipeline was trained on."""
+    data = {}
+    for feature in schema:
+        name = feature["name"]
+        values = [r[name] for r in records]
+        if feature["type"] == NUMERIC:
+            data[name] = np.array([np.nan if v is None else v for v in values], dtype=float)
+        else:
+            data[name] = np.array([np.nan if v is None else v for v in values], dtype=object)
+    return pd.DataFrame(data, columns=[f["name"] for f in schema])
+
+
+def example_record(schema: list[dict]) -> dict:
+    """A typical input: the mean of each numeric feature, the most frequent category."""
+    record = {}
+    for feature in schema:
+        if feature["type"] == NUMERIC:
+            mean = feature.get("mean")
+            record[feature["name"]] = round(mean, 3) if mean is not None else 0.0
+        else:
+            cats = feature.get("categories") or [""]
+            record[feature["name"]] = cats[0]
+    return record

@@ -1,0 +1,118 @@
+import io
+
+import pandas as pd
+import pytest
+from django.core.cache import cache
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+from sklearn.datasets import load_iris
+
+from predictor.services import artifacts
+from predictor.services.datasets import dataset_create
+from predictor.services.demo import credit_risk_frame
+from predictor.services.training import train_now
+
+
+@pytest.fixture(autouse=True)
+def _isolated_storage(settings, tmp_path):
+    """Artifacts and uploads go to a fresh folder; jobs run inline; caches start empty."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.ARTIFACT_ROOT = tmp_path / "artifacts"
+    settings.TRAINING_BACKEND = "eager"
+    artifacts.cache_clear()
+    cache.clear()
+    yield
+    artifacts.cache_clear()
+
+
+def csv_bytes(frame: pd.DataFrame) -> bytes:
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False)
+    return buffer.getvalue().encode()
+
+
+def iris_frame() -> pd.DataFrame:
+    bunch = load_iris()
+    names = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+    frame = pd.DataFrame(bunch.data, columns=names)
+    frame["species"] = [str(bunch.target_names[i]) for i in bunch.target]
+    return frame
+
+
+@pytest.fixture
+def iris_dataset(db):
+    return dataset_create(name="iris", file=csv_bytes(iris_frame()), target="species")
+
+
+@pytest.fixture
+def credit_dataset(db):
+    return dataset_create(name="credit", file=csv_bytes(credit_risk_frame(300)), target="risk")
+
+
+@pytest.fixture
+def diabetes_dataset(db):
+    from sklearn.datasets import load_diabetes
+
+    bunch = load_diabetes()
+    frame = pd.DataFrame(bunch.data, columns=bunch.feature_names)
+    frame["progression"] = bunch.target
+    return dataset_create(name="diabetes", file=csv_bytes(frame), target="progression")
+
+
+def train(dataset, model="iris", algorithm="logistic_regression", **kwargs):
+    kwargs.setdefault("cv", 0)
+    job = train_now(dataset=dataset, model_name=model, algorithm=algorithm, **kwargs)
+    assert job.status == "succeeded", job.error
+    return job.version
+
+
+@pytest.fixture
+def iris_version(iris_dataset):
+    version = train(iris_dataset)
+    model = version.model
+    model.public = True
+    model.save()
+    return version
+
+
+@pytest.fixture
+def staff(django_user_model):
+    return django_user_model.objects.create_user("staff", password="pw-staff-123", is_staff=True)
+
+
+@pytest.fixture
+def alice(django_user_model):
+    return django_user_model.objects.create_user("alice", password="pw-alice-123")
+
+
+@pytest.fixture
+def bob(django_user_model):
+    return django_user_model.objects.create_user("bob", password="pw-bob-123")
+
+
+def client_for(user=None) -> APIClient:
+    client = APIClient()
+    if user is not None:
+        token, _ = Token.objects.get_or_create(user=user)
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
+
+
+@pytest.fixture
+def anon_client():
+    return APIClient()
+
+
+@pytest.fixture
+def staff_client(staff):
+    return client_for(staff)
+
+
+@pytest.fixture
+def alice_client(alice):
+    return client_for(alice)
+
+
+@pytest.fixture
+def bob_client(bob):
+    return client_for(bob)
