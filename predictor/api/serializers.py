@@ -206,7 +206,7 @@ class PredictionSerializer(serializers.ModelSerializer):
 
 
 class FeedbackSerializer(serializers.Serializer):
-    actual = serializers.JSONField()
+    actual = serializers.JSONField(allow_null=True)
 
 
 class PredictionRequestSerializer(serializers.Serializer):

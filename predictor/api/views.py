@@ -12,6 +12,7 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schem
 from rest_framework import mixins, permissions, renderers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotAuthenticated, NotFound
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
@@ -281,6 +282,11 @@ class TrainingJobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet)
         return Response(s.TrainingJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
+class PagePagination(PageNumberPagination):
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
 class PredictionFilter(django_filters.FilterSet):
     model = django_filters.CharFilter(field_name="model__name")
     version = django_filters.NumberFilter(field_name="version__version")
@@ -330,6 +336,7 @@ class PredictionViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = s.PredictionSerializer
     permission_classes = [permissions.IsAuthenticated]
     filterset_class = PredictionFilter
+    pagination_class = PagePagination
     renderer_classes = [renderers.JSONRenderer, renderers.BrowsableAPIRenderer, CSVRenderer]
 
     def get_queryset(self):
