@@ -113,15 +113,11 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {
-        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
-        if not DEBUG
-        else "django.contrib.staticfiles.storage.StaticFilesStorage"
-    },
+    # Compressed, not manifest-hashed: pages render whether or not collectstatic has run.
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 # Serve straight from the finders when collectstatic has not been run (make run, tests).
 WHITENOISE_USE_FINDERS = True
-WHITENOISE_MANIFEST_STRICT = False
 
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media")))
 MEDIA_URL = "media/"
@@ -210,3 +206,6 @@ SKOPS_TRUSTED_TYPES_EXTRA = env.list("SKOPS_TRUSTED_TYPES_EXTRA", default=[])
 # joblib/pickle can run arbitrary code when loaded: importing one is off unless allowed here,
 # and even then only superusers may do it.
 ALLOW_PICKLE_IMPORT = env.bool("ALLOW_PICKLE_IMPORT", default=False)
+
+# Rows in one batch-scoring upload (the web page's CSV scoring).
+BATCH_MAX_ROWS = env.int("BATCH_MAX_ROWS", default=100_000)

@@ -30,3 +30,57 @@ def predictions_visible_to(user):
     if getattr(user, "is_staff", False):
         return qs
     return qs.filter(Q(user_id=getattr(user, "pk", None) or -1))
+
+
+def prediction_charts(queryset, *, days: int = 30) -> dict:
+    """Predictions per day and the distribution of predicted values, for the history page."""
+    from collections import Counter
+
+    import numpy as np
+    from django.db.models import Count
+    from django.db.models.functions import TruncDate
+    from django.utils import timezone
+
+    since = timezone.now() - timezone.timedelta(days=days)
+    per_day = list(
+        queryset.filter(created_at__gte=since)
+        .order_by()
+        .annotate(day=TruncDate("created_at"))
+        .values("day")
+        .annotate(n=Count("id"))
+        .order_by("day")
+    )
+    peak = max((d["n"] for d in per_day), default=0) or 1
+    per_day = [
+        {"label": d["day"].isoformat(), "value": d["n"], "pct": 100 * d["n"] / peak}
+        for d in per_day
+    ]
+
+    outputs = list(queryset.order_by().values_list("output", flat=True)[:5000])
+    numbers = [o for o in outputs if isinstance(o, (int, float)) and not isinstance(o, bool)]
+    if (
+        outputs
+        and len(numbers) == len(outputs)
+        and len({type(o) for o in outputs}) == 1
+        and isinstance(outputs[0], float)
+    ):
+        counts, edges = np.histogram(numbers, bins=10)
+        dist = [
+            {"label": f"{edges[i]:.4g} – {edges[i + 1]:.4g}", "value": int(c)}
+            for i, c in enumerate(counts)
+        ]
+        kind = "values"
+    else:
+        dist = [
+            {"label": str(k), "value": v} for k, v in Counter(map(str, outputs)).most_common(12)
+        ]
+        kind = "classes"
+    top = max((d["value"] for d in dist), default=0) or 1
+    for d in dist:
+        d["pct"] = 100 * d["value"] / top
+    return {
+        "per_day": per_day,
+        "distribution": dist,
+        "distribution_kind": kind,
+        "sampled": len(outputs),
+    }

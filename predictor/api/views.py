@@ -1,7 +1,6 @@
 """The REST API: parse, call a service, render. No product rule lives here."""
 
 import csv
-import io
 import json
 import uuid
 
@@ -20,8 +19,7 @@ from predictor import selectors
 from predictor.api import serializers as s
 from predictor.api.parsers import CSVParser, SafeJSONParser
 from predictor.models import Dataset, ModelVersion, Prediction, RegisteredModel, Source, TrainingJob
-from predictor.services import datasets, inference, registry, training
-from predictor.services.errors import InvalidInput
+from predictor.services import datasets, inference, registry, schema, training
 
 PREDICT_EXAMPLES = [
     OpenApiExample(
@@ -72,48 +70,21 @@ def _request_id(request) -> str:
     return given[:64] if given.isprintable() and given else uuid.uuid4().hex
 
 
-def _payload(request):
-    """The prediction body; a text/csv body becomes dataframe_split."""
+def _records(request, version: ModelVersion) -> list[dict]:
+    """Records from the body: JSON in any accepted shape, or text/csv with a header row."""
     data = request.data
     if isinstance(data, dict) and "__csv__" in data:
-        rows = list(csv.reader(io.StringIO(data["__csv__"])))
-        if not rows:
-            raise InvalidInput("the CSV body is empty: expected a header row of feature names")
-        return {
-            "dataframe_split": {
-                "columns": [c.strip() for c in rows[0]],
-                "data": [_csv_row(r) for r in rows[1:] if r],
-            }
-        }
-    return data
-
-
-def _csv_row(row: list[str]) -> list:
-    """CSV cells are text: numbers are read as numbers, empty cells as null."""
-    values = []
-    for cell in row:
-        cell = cell.strip()
-        if cell == "":
-            values.append(None)
-            continue
-        try:
-            number = json.loads(cell)
-        except ValueError:
-            values.append(cell)
-            continue
-        values.append(
-            number if isinstance(number, (int, float)) and not isinstance(number, bool) else cell
-        )
-    return values
+        return schema.records_from_csv(data["__csv__"], schema=version.schema)
+    return schema.records_from_payload(data, feature_names=version.feature_names)
 
 
 def predict_response(request, version: ModelVersion) -> Response:
     if not selectors.model_may_use(user=request.user, model=version.model):
         raise NotAuthenticated(f"model {version.model.name!r} is not public: log in to use it")
     request_id = _request_id(request)
-    result = inference.predict_payload(
+    result = inference.predict(
         version=version,
-        payload=_payload(request),
+        records=_records(request, version),
         source=Source.API,
         user=request.user,
         request_id=request_id,

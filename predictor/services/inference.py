@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from predictor.models import ModelVersion, Prediction, Source, Task
@@ -23,6 +24,7 @@ class PredictionResult:
     prediction_ids: list[int]
     warnings: list[str] = field(default_factory=list)
     records: list[dict] = field(default_factory=list)
+    request_id: str = ""
 
     def as_dict(self) -> dict:
         body = {
@@ -109,6 +111,7 @@ def predict(
         prediction_ids=[p.pk for p in created],
         warnings=valid.warnings,
         records=valid.records,
+        request_id=request_id,
     )
 
 
@@ -148,11 +151,12 @@ def prediction_feedback(*, prediction: Prediction, actual) -> Prediction:
     return prediction
 
 
-def prediction_get(*, pk, user) -> Prediction:
-    """A prediction the user may see (their own; staff: any), else NotFound."""
+def prediction_get(*, pk, user, also: tuple | list = ()) -> Prediction:
+    """A prediction the user may see (their own, or one of `also`; staff: any), else NotFound."""
     qs = Prediction.objects.select_related("version", "version__model", "model")
     if not getattr(user, "is_staff", False):
-        qs = qs.filter(user_id=getattr(user, "pk", None) or -1)
+        mine = Q(user_id=user.pk) if getattr(user, "is_authenticated", False) else Q(pk__in=[])
+        qs = qs.filter(mine | Q(pk__in=list(also)))
     try:
         return qs.get(pk=int(pk))
     except (Prediction.DoesNotExist, ValueError, TypeError):

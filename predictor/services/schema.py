@@ -5,7 +5,10 @@ Protocol) goes through `rows_validate`, so a value accepted in one is accepted i
 Row numbers in messages start at 1.
 """
 
+import csv
+import io
 import math
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,6 +21,7 @@ CATEGORICAL = "categorical"
 MAX_CATEGORY_LENGTH = 200
 MAX_CATEGORIES_RECORDED = 500
 HISTOGRAM_BINS = 10
+MAX_REPORTED_ERRORS = 20
 PAYLOAD_KEYS = ("inputs", "data", "instances", "dataframe_split", "dataframe_records")
 
 
@@ -272,3 +276,76 @@ def example_record(schema: list[dict]) -> dict:
             cats = feature.get("categories") or [""]
             record[feature["name"]] = cats[0]
     return record
+
+
+# --- text input (HTML forms, CSV files) -----------------------------------------------------
+
+_NUMBER_TEXT = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+
+
+def value_from_text(text, feature: dict, row: int = 0):
+    """A form field's or CSV cell's text as the value the schema expects (blank → null)."""
+    text = "" if text is None else str(text).strip()
+    if text == "":
+        return None
+    if feature["type"] == NUMERIC:
+        if not _NUMBER_TEXT.match(text):
+            raise _row_error(
+                row,
+                f"feature '{feature['name']}' must be a number, got {text[:40]!r}",
+                feature["name"],
+            )
+        number = float(text)
+        if not math.isfinite(number):
+            raise _row_error(
+                row, f"feature '{feature['name']}' must be a finite number", feature["name"]
+            )
+        return number
+    return text
+
+
+def records_from_csv(text: str, *, schema: list[dict]) -> list[dict]:
+    """Records from CSV text whose header names the features (extra columns are refused)."""
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows or not any(cell.strip() for cell in rows[0]):
+        raise InvalidInput("the CSV is empty: expected a header row of feature names")
+    header = [c.strip() for c in rows[0]]
+    names = [f["name"] for f in schema]
+    unknown = [h for h in header if h not in names]
+    missing = [n for n in names if n not in header]
+    if unknown:
+        raise InvalidInput(f"unknown column {unknown[0]!r}; the features are: {', '.join(names)}")
+    if missing:
+        raise InvalidInput(f"the CSV has no column for feature {missing[0]!r}")
+    if len(set(header)) != len(header):
+        raise InvalidInput("the CSV header names a column twice")
+    by_name = {f["name"]: f for f in schema}
+    records, errors = [], []
+    for line, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
+            errors.append(f"line {line}: expected {len(header)} cells, got {len(row)}")
+            continue
+        try:
+            records.append({h: value_from_text(c, by_name[h]) for h, c in zip(header, row)})
+        except InvalidInput as exc:
+            errors.append(f"line {line}: {exc.message}")
+    if errors:
+        shown = errors[:MAX_REPORTED_ERRORS]
+        more = f" (and {len(errors) - len(shown)} more)" if len(errors) > len(shown) else ""
+        raise InvalidInput(
+            f"{len(errors)} line(s) are not valid{more}: " + "; ".join(shown), errors=shown
+        )
+    return records
+
+
+def rows_errors(*, schema: list[dict], records: list[dict], first_line: int = 1) -> list[str]:
+    """Every row's problem (not only the first), numbered from first_line."""
+    errors = []
+    for offset, record in enumerate(records):
+        try:
+            rows_validate(schema=schema, records=[record], max_rows=1)
+        except InvalidInput as exc:
+            errors.append(f"line {first_line + offset}: {exc.message.removeprefix('row 1: ')}")
+    return errors

@@ -1,0 +1,135 @@
+"""Forms of the browser pages. They collect text; the services decide what is valid."""
+
+import json
+import math
+
+from django import forms
+
+from predictor.models import Dataset, ModelVersion, Task
+from predictor.services.schema import NUMERIC
+from predictor.services.training import ALGORITHMS
+
+# The hyperparameters the training page offers for each algorithm.
+MAIN_PARAMS = {
+    "logistic_regression": ["C", "max_iter"],
+    "linear_regression": [],
+    "ridge": ["alpha"],
+    "decision_tree": ["max_depth", "min_samples_leaf"],
+    "random_forest": ["n_estimators", "max_depth", "min_samples_leaf"],
+    "gradient_boosting": ["n_estimators", "learning_rate", "max_depth"],
+    "svm": ["C", "kernel"],
+    "knn": ["n_neighbors", "weights"],
+    "mlp": ["hidden_layer_sizes", "alpha", "max_iter"],
+}
+ALL_PARAMS = sorted({p for names in MAIN_PARAMS.values() for p in names})
+
+
+def _fmt(value) -> str:
+    return "" if value is None else f"{value:.4g}"
+
+
+class PredictionForm(forms.Form):
+    """One field per feature of the version's schema."""
+
+    def __init__(self, *args, version: ModelVersion, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.version = version
+        for feature in version.schema:
+            name = feature["name"]
+            optional = feature.get("nullable", True)
+            if feature["type"] == NUMERIC:
+                lo, hi = feature.get("min"), feature.get("max")
+                span = (hi - lo) if lo is not None and hi is not None else None
+                step = 10 ** round(math.log10(span / 100)) if span else "any"
+                hint = f"training range {_fmt(lo)} to {_fmt(hi)}" if lo is not None else ""
+                self.fields[name] = forms.CharField(
+                    label=name.replace("_", " "),
+                    required=not optional,
+                    help_text=hint + ("; blank if unknown" if optional else ""),
+                    widget=forms.TextInput(
+                        attrs={
+                            "inputmode": "decimal",
+                            "placeholder": f"{_fmt(lo)} – {_fmt(hi)}" if lo is not None else "",
+                            "data-min": _fmt(lo),
+                            "data-max": _fmt(hi),
+                            "data-step": step,
+                            "data-example": _fmt(feature.get("mean")),
+                            "autocomplete": "off",
+                        }
+                    ),
+                )
+            else:
+                cats = feature.get("categories") or []
+                choices = ([("", "— unknown —")] if optional else []) + [(c, c) for c in cats]
+                self.fields[name] = forms.ChoiceField(
+                    label=name.replace("_", " "),
+                    required=not optional,
+                    choices=choices,
+                    widget=forms.Select(attrs={"data-example": cats[0] if cats else ""}),
+                )
+
+
+class FeedbackForm(forms.Form):
+    actual = forms.CharField(label="The right answer was", max_length=200)
+
+    def __init__(self, *args, version: ModelVersion, **kwargs):
+        super().__init__(*args, **kwargs)
+        if version.model.task == Task.CLASSIFICATION:
+            self.fields["actual"] = forms.ChoiceField(
+                label="The right answer was",
+                choices=[(str(c), str(c)) for c in version.classes or []],
+            )
+        else:
+            self.fields["actual"].widget.attrs["inputmode"] = "decimal"
+
+
+class DatasetUploadForm(forms.Form):
+    name = forms.CharField(max_length=100, help_text="lowercase letters, digits, - and _")
+    file = forms.FileField(label="CSV file")
+    target = forms.CharField(
+        max_length=200, required=False, help_text="target column; blank for the last column"
+    )
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class TrainingForm(forms.Form):
+    dataset = forms.ModelChoiceField(queryset=Dataset.objects.all(), empty_label=None)
+    target = forms.ChoiceField(choices=[])
+    model = forms.CharField(label="Model name", max_length=100)
+    algorithm = forms.ChoiceField(choices=[(a, a.replace("_", " ")) for a in ALGORITHMS])
+    test_size = forms.FloatField(initial=0.2, min_value=0.05, max_value=0.5)
+    cv = forms.IntegerField(
+        label="Cross-validation folds", initial=5, min_value=0, max_value=20, help_text="0 for none"
+    )
+
+    def __init__(self, *args, dataset: Dataset | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ALL_PARAMS:
+            used_by = [a for a, params in MAIN_PARAMS.items() if name in params]
+            self.fields[f"param_{name}"] = forms.CharField(
+                label=name,
+                required=False,
+                help_text="for " + ", ".join(a.replace("_", " ") for a in used_by),
+                widget=forms.TextInput(attrs={"data-algorithms": " ".join(used_by)}),
+            )
+        if dataset is not None:
+            self.fields["target"].choices = [(c, c) for c in dataset.column_names]
+            self.fields["target"].initial = dataset.target
+
+    def params(self) -> dict:
+        """The non-blank hyperparameters of the chosen algorithm, read as JSON when they can be."""
+        chosen = MAIN_PARAMS.get(self.cleaned_data["algorithm"], [])
+        params = {}
+        for name in chosen:
+            raw = (self.cleaned_data.get(f"param_{name}") or "").strip()
+            if not raw:
+                continue
+            try:
+                params[name] = json.loads(raw)
+            except ValueError:
+                params[name] = raw
+        return params
+
+
+class BatchForm(forms.Form):
+    file = forms.FileField(label="CSV file with the features' columns")

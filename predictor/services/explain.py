@@ -1,0 +1,32 @@
+"""What drives a model: coefficients or feature importances of its fitted pipeline."""
+
+import numpy as np
+
+from predictor.models import ModelVersion
+from predictor.services.inference import version_pipeline
+
+
+def version_importance(version: ModelVersion, top: int = 15) -> list[dict] | None:
+    """[{"feature", "value"}] sorted by weight, or None when the algorithm has none."""
+    pipeline = version_pipeline(version)
+    estimator = pipeline.steps[-1][1]
+    if hasattr(estimator, "feature_importances_"):
+        weights = np.asarray(estimator.feature_importances_, dtype=float)
+    elif hasattr(estimator, "coef_"):
+        coef = np.asarray(estimator.coef_, dtype=float)
+        weights = np.abs(coef).mean(axis=0) if coef.ndim == 2 else np.abs(coef)
+    else:
+        return None
+    try:
+        names = list(pipeline[:-1].get_feature_names_out())
+    except (AttributeError, ValueError, TypeError):
+        names = [f"x{i}" for i in range(len(weights))]
+    if len(names) != len(weights):
+        return None
+    names = [n.split("__", 1)[-1] for n in names]
+    order = np.argsort(-weights)[:top]
+    peak = float(weights[order[0]]) if len(order) and weights[order[0]] > 0 else 1.0
+    return [
+        {"feature": names[i], "value": float(weights[i]), "pct": 100.0 * float(weights[i]) / peak}
+        for i in order
+    ]
