@@ -7,7 +7,7 @@ from predictor.services.inference import version_pipeline
 
 
 def version_importance(version: ModelVersion, top: int = 15) -> list[dict] | None:
-    """[{"feature", "value"}] sorted by weight, or None when the algorithm has none."""
+    """[{"label", "value", "pct"}] sorted by weight, or None when the algorithm has none."""
     pipeline = version_pipeline(version)
     estimator = pipeline.steps[-1][1]
     if hasattr(estimator, "feature_importances_"):
@@ -27,6 +27,6 @@ def version_importance(version: ModelVersion, top: int = 15) -> list[dict] | Non
     order = np.argsort(-weights)[:top]
     peak = float(weights[order[0]]) if len(order) and weights[order[0]] > 0 else 1.0
     return [
-        {"feature": names[i], "value": float(weights[i]), "pct": 100.0 * float(weights[i]) / peak}
+        {"label": names[i], "value": float(weights[i]), "pct": 100.0 * float(weights[i]) / peak}
         for i in order
     ]

@@ -42,6 +42,7 @@ def test_model_page_shows_versions_schema_importance_and_form(iris_version, clie
     ]:
         assert text in page, text
     assert re.search(r'class="bar" style="width: 100\.0%"', page)
+    assert re.search(r'<span class="bar-label">petal_(width|length)</span>', page)
 
 
 def test_predict_through_the_form(iris_version, client, alice):
@@ -123,6 +124,11 @@ def test_history_filters_charts_and_pagination(iris_version, client, alice, bob)
     assert "Predictions per day" in page and "Distribution of predicted classes" in page
     assert client.get("/history/?source=batch").content.decode().count('href="/predictions/') == 0
     assert client.get("/history/?since=not-a-date").status_code == 400
+    today = Prediction.objects.first().created_at.date().isoformat()
+    assert client.get(f"/history/?since={today}").content.decode().count('href="/predictions/') == 3
+    assert (
+        client.get(f"/history/?until=2000-01-01").content.decode().count('href="/predictions/') == 0
+    )
     client.logout()
     assert client.get("/history/").status_code == 302
 
