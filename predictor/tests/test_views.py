@@ -127,7 +127,7 @@ def test_history_filters_charts_and_pagination(iris_version, client, alice, bob)
     today = Prediction.objects.first().created_at.date().isoformat()
     assert client.get(f"/history/?since={today}").content.decode().count('href="/predictions/') == 3
     assert (
-        client.get(f"/history/?until=2000-01-01").content.decode().count('href="/predictions/') == 0
+        client.get("/history/?until=2000-01-01").content.decode().count('href="/predictions/') == 0
     )
     client.logout()
     assert client.get("/history/").status_code == 302
