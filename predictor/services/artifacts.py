@@ -93,23 +93,26 @@ def artifact_read_verified(*, name: str, sha256: str) -> bytes:
     return data
 
 
+def skops_type_allowed(type_name: str) -> bool:
+    """The server's allow-list for skops types (settings), never one taken from a file."""
+    prefixes = tuple(settings.SKOPS_TRUSTED_MODULE_PREFIXES)
+    return type_name in settings.SKOPS_TRUSTED_TYPES_EXTRA or type_name.startswith(prefixes)
+
+
 def _deserialise(data: bytes, fmt: str):
     if fmt == "joblib":
         return joblib.load(io.BytesIO(data))
     if fmt == "skops":
         import skops.io as sio
 
-        # Types were checked against the server's allow-list when the file was imported,
-        # and the bytes are the same (sha256 checked), so the same list is trusted here.
         untrusted = sio.get_untrusted_types(data=data)
-        allowed = set(settings.SKOPS_TRUSTED_TYPES_EXTRA)
-        return sio.loads(data, trusted=[t for t in untrusted if _type_allowed(t, allowed)])
+        refused = [t for t in untrusted if not skops_type_allowed(t)]
+        if refused:
+            raise ArtifactIntegrityError(
+                f"artifact holds types outside the allow-list: {', '.join(refused)}"
+            )
+        return sio.loads(data, trusted=untrusted)
     raise ArtifactIntegrityError(f"unknown artifact format {fmt!r}")
-
-
-def _type_allowed(type_name: str, extra: set) -> bool:
-    prefixes = tuple(settings.SKOPS_TRUSTED_MODULE_PREFIXES)
-    return type_name in extra or type_name.startswith(prefixes)
 
 
 def artifact_load(*, name: str, sha256: str, fmt: str = "joblib"):

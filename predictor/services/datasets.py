@@ -3,9 +3,11 @@
 import csv
 import hashlib
 import io
+from dataclasses import dataclass
 
 import pandas as pd
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import transaction
 
@@ -89,16 +91,22 @@ def parse_csv(data: bytes) -> pd.DataFrame:
     return frame
 
 
-def dataset_create(
-    *, name: str, file, target: str | None = None, description: str = "", user=None
-) -> Dataset:
-    """Validate a CSV upload and store it as a Dataset (nothing is kept if it is refused)."""
+@dataclass
+class CheckedDataset:
+    name: str
+    data: bytes
+    frame: pd.DataFrame
+    target: str
+
+
+def dataset_check(*, name: str, file, target: str | None = None) -> CheckedDataset:
+    """Everything dataset_create checks, without storing anything."""
     name = (name or "").strip()
     if not name:
         raise InvalidInput("a dataset needs a name", field="name")
     try:
         slug_validator(name)
-    except Exception:
+    except ValidationError:
         raise InvalidInput(
             f"invalid dataset name {name!r}: use lowercase letters, digits, '-' and '_'",
             field="name",
@@ -116,20 +124,29 @@ def dataset_create(
         )
     if frame[target].isna().all():
         raise InvalidInput(f"the target column {target!r} has no values", field="target")
-    columns = [column_profile(frame[c]) for c in frame.columns]
-    digest = hashlib.sha256(data).hexdigest()
+    return CheckedDataset(name=name, data=data, frame=frame, target=target)
+
+
+def dataset_create(
+    *, name: str, file, target: str | None = None, description: str = "", user=None
+) -> Dataset:
+    """Validate a CSV upload and store it as a Dataset (nothing is kept if it is refused)."""
+    checked = dataset_check(name=name, file=file, target=target)
+    digest = hashlib.sha256(checked.data).hexdigest()
     with transaction.atomic():
         dataset = Dataset(
-            name=name,
+            name=checked.name,
             description=description,
             sha256=digest,
-            size_bytes=len(data),
-            row_count=len(frame),
-            columns=columns,
-            target=target,
+            size_bytes=len(checked.data),
+            row_count=len(checked.frame),
+            columns=[column_profile(checked.frame[c]) for c in checked.frame.columns],
+            target=checked.target,
             created_by=user if getattr(user, "is_authenticated", False) else None,
         )
-        dataset.file.save(f"{name}-{digest[:12]}.csv", ContentFile(data), save=False)
+        dataset.file.save(
+            f"{checked.name}-{digest[:12]}.csv", ContentFile(checked.data), save=False
+        )
         try:
             dataset.save()
         except BaseException:

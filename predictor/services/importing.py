@@ -1,0 +1,206 @@
+"""Import a model trained elsewhere, without letting its file run code on the server."""
+
+import io
+import zipfile
+from dataclasses import dataclass
+
+import numpy as np
+from django.conf import settings
+
+from predictor.models import Dataset, ModelVersion, Task
+from predictor.services import artifacts, registry
+from predictor.services.datasets import dataset_frame
+from predictor.services.errors import InvalidInput
+from predictor.services.schema import (
+    CATEGORICAL,
+    NUMERIC,
+    example_record,
+    frame_from_records,
+    reference_stats_from_frame,
+    schema_from_frame,
+)
+
+FEATURE_TYPES = (NUMERIC, CATEGORICAL)
+
+
+@dataclass
+class LoadedUpload:
+    model: object
+    fmt: str
+    warning: str = ""
+
+
+def _is_skops(data: bytes) -> bool:
+    if not data.startswith(b"PK"):
+        return False
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return "schema.json" in archive.namelist()
+    except zipfile.BadZipFile:
+        return False
+
+
+def upload_load(*, data: bytes, user) -> LoadedUpload:
+    """Load an uploaded artifact: skops after the type check; pickle only if allowed."""
+    if not data:
+        raise InvalidInput("the uploaded file is empty", field="file")
+    if _is_skops(data):
+        import skops.io as sio
+
+        try:
+            untrusted = sio.get_untrusted_types(data=data)
+        except Exception as exc:  # a malformed archive: refuse, whatever the reason
+            raise InvalidInput(f"not a readable skops file: {exc}", field="file") from None
+        refused = sorted(t for t in untrusted if not artifacts.skops_type_allowed(t))
+        if refused:
+            raise InvalidInput(
+                "the skops file contains types outside the server's allow-list: "
+                + ", ".join(refused),
+                field="file",
+            )
+        try:
+            model = sio.loads(data, trusted=list(untrusted))
+        except Exception as exc:  # refuse any file skops cannot rebuild
+            raise InvalidInput(f"the skops file could not be loaded: {exc}", field="file") from None
+        return LoadedUpload(model=model, fmt="skops")
+    if not settings.ALLOW_PICKLE_IMPORT:
+        raise InvalidInput(
+            "only skops files (.skops) are accepted: joblib/pickle files can run code when "
+            "loaded, and pickle import is off (setting ALLOW_PICKLE_IMPORT)",
+            field="file",
+        )
+    if not getattr(user, "is_superuser", False):
+        raise InvalidInput("only superusers may import joblib/pickle files", field="file")
+    import joblib
+
+    try:
+        model = joblib.load(io.BytesIO(data))
+    except Exception as exc:  # any unreadable pickle is refused
+        raise InvalidInput(
+            f"the joblib/pickle file could not be loaded: {exc}", field="file"
+        ) from None
+    return LoadedUpload(
+        model=model,
+        fmt="joblib",
+        warning="a pickle file was imported: it could have run code on this server when loaded",
+    )
+
+
+def parse_features(text: str) -> list[dict]:
+    """'name:type' per line or comma (type numeric or categorical; default numeric)."""
+    features = []
+    for part in [p.strip() for chunk in (text or "").splitlines() for p in chunk.split(",")]:
+        if not part:
+            continue
+        name, _, kind = part.partition(":")
+        name, kind = name.strip(), (kind.strip() or NUMERIC)
+        if kind not in FEATURE_TYPES:
+            raise InvalidInput(
+                f"feature {name!r} has type {kind!r}; use numeric or categorical", field="features"
+            )
+        if any(f["name"] == name for f in features):
+            raise InvalidInput(f"feature {name!r} is declared twice", field="features")
+        features.append({"name": name, "type": kind, "nullable": False, "missing": 0.0})
+    return features
+
+
+def version_import(
+    *,
+    model_name: str,
+    task: str,
+    data: bytes,
+    user,
+    target: str = "",
+    features: str = "",
+    dataset: Dataset | None = None,
+    description: str = "",
+) -> tuple[ModelVersion, str]:
+    """Store an outside model as a new version; returns it and any warning to show."""
+    if task not in Task.values:
+        raise InvalidInput(f"unknown task {task!r}", field="task")
+    existing = ModelVersion.objects.filter(model__name=model_name).select_related("model").first()
+    if existing and existing.model.task != task:
+        raise InvalidInput(f"model {model_name!r} is a {existing.model.task} model", field="task")
+    loaded = upload_load(data=data, user=user)
+    model = loaded.model
+    if not hasattr(model, "predict"):
+        raise InvalidInput("the uploaded object has no predict method", field="file")
+
+    frame = None
+    if dataset is not None:
+        frame = dataset_frame(dataset)
+        target = target or dataset.target
+        if target not in frame.columns:
+            raise InvalidInput(f"dataset {dataset.name!r} has no column {target!r}", field="target")
+        X = frame.drop(columns=[target])
+        if features:
+            wanted = [f["name"] for f in parse_features(features)]
+            missing = [n for n in wanted if n not in X.columns]
+            if missing:
+                raise InvalidInput(f"dataset has no column {missing[0]!r}", field="features")
+            X = X[wanted]
+        schema = schema_from_frame(X, nullable=False)
+        reference = reference_stats_from_frame(X)
+    else:
+        schema = parse_features(features)
+        reference = {}
+        if not schema:
+            raise InvalidInput(
+                "declare the features (name:type) or pick a dataset", field="features"
+            )
+    if not target:
+        raise InvalidInput("name the target", field="target")
+
+    sample = example_record(schema)
+    try:
+        model.predict(frame_from_records(schema=schema, records=[sample]))
+    except Exception as exc:  # whatever breaks, the model does not fit its declared schema
+        raise InvalidInput(
+            f"the model failed to predict a sample row of the declared schema ({sample}): {exc}",
+            field="features",
+        ) from None
+
+    classes = None
+    if task == Task.CLASSIFICATION:
+        if not hasattr(model, "classes_"):
+            raise InvalidInput("a classifier must have classes_ (is it fitted?)", field="file")
+        classes = np.asarray(model.classes_).tolist()
+    metrics = {"main": "accuracy" if task == Task.CLASSIFICATION else "r2", "imported": True}
+    if frame is not None:
+        from predictor.services.training import evaluate, split_features
+
+        X_eval, y_eval = split_features(frame[[f["name"] for f in schema] + [target]], target, task)
+        try:
+            metrics.update(evaluate(model, X_eval, y_eval, task, classes))
+        except Exception as exc:  # a model that cannot be scored on its dataset is refused
+            raise InvalidInput(f"the model could not be evaluated on the dataset: {exc}") from None
+        metrics["n_test"] = len(X_eval)
+        metrics["evaluated_on"] = dataset.name
+
+    stored = artifacts.artifact_store_bytes(data=data, fmt=loaded.fmt)
+    estimator = model.steps[-1][1] if hasattr(model, "steps") else model
+    params = {}
+    if hasattr(estimator, "get_params"):
+        params = {
+            k: v if isinstance(v, (int, float, str, bool, type(None))) else repr(v)
+            for k, v in estimator.get_params(deep=False).items()
+        }
+    rm = registry.model_get_or_create(name=model_name, task=task, description=description)
+    version = registry.version_create(
+        model=rm,
+        user=user,
+        algorithm=f"imported:{type(estimator).__name__}",
+        params=params,
+        schema=schema,
+        target_name=target,
+        classes=classes,
+        metrics=metrics,
+        dataset=dataset,
+        artifact=stored.name,
+        artifact_format=stored.format,
+        sha256=stored.sha256,
+        size_bytes=stored.size_bytes,
+        library_versions=registry.library_versions(),
+        reference_stats=reference,
+    )
+    return version, loaded.warning
