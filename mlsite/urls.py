@@ -4,11 +4,15 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from predictor.api.v2 import ServerMetadataNoSlash
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/", include("predictor.api.urls")),
+    path("v2", ServerMetadataNoSlash.as_view()),
+    path("v2/", include("predictor.api.v2_urls")),
     path("", include("predictor.urls")),
 ]
 

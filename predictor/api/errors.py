@@ -4,6 +4,7 @@ import logging
 import uuid
 
 from rest_framework import status
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -14,6 +15,14 @@ log = logging.getLogger(__name__)
 
 
 def exception_handler(exc, context):
+    request = context.get("request")
+    if (
+        request is not None
+        and getattr(getattr(request, "accepted_renderer", None), "format", None) == "csv"
+    ):
+        # Errors are JSON, also when a CSV export was asked for.
+        request.accepted_renderer = JSONRenderer()
+        request.accepted_media_type = JSONRenderer.media_type
     if isinstance(exc, ServiceError):
         if exc.status_code >= 500:
             log.error("service error: %s", exc.message)

@@ -63,6 +63,12 @@ class SafeJSONParser(JSONParser):
         return data
 
 
+class AnyAsJSONParser(SafeJSONParser):
+    """V2 clients (tritonclient) post JSON without naming it: read any body as JSON."""
+
+    media_type = "*/*"
+
+
 class CSVParser(BaseParser):
     """A text/csv body: a header row of feature names, then one row per prediction."""
 

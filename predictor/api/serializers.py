@@ -53,7 +53,9 @@ class ModelVersionSerializer(serializers.ModelSerializer):
     model = serializers.CharField(source="model.name", read_only=True)
     task = serializers.CharField(source="model.task", read_only=True)
     target = serializers.CharField(source="target_name", read_only=True)
-    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+    created_by = serializers.CharField(
+        source="created_by.username", read_only=True, default=None, allow_null=True
+    )
     training_job = serializers.SerializerMethodField()
 
     class Meta:
@@ -91,12 +93,14 @@ class ModelVersionDetailSerializer(ModelVersionSerializer):
 
 
 class PromoteSerializer(serializers.Serializer):
-    stage = serializers.ChoiceField(choices=Stage.values)
+    stage = serializers.ChoiceField(choices=Stage.choices)
     reason = serializers.CharField(max_length=2000)
 
 
 class DatasetSerializer(serializers.ModelSerializer):
-    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+    created_by = serializers.CharField(
+        source="created_by.username", read_only=True, default=None, allow_null=True
+    )
 
     class Meta:
         model = Dataset
@@ -133,7 +137,7 @@ class TrainingRequestSerializer(serializers.Serializer):
     cv = serializers.IntegerField(required=False, default=5)
     random_state = serializers.IntegerField(required=False, allow_null=True, default=0)
     task = serializers.ChoiceField(
-        choices=Task.values, required=False, allow_null=True, default=None
+        choices=Task.choices, required=False, allow_null=True, default=None
     )
     target = serializers.CharField(required=False, allow_null=True, allow_blank=True, default=None)
 
@@ -184,7 +188,9 @@ class TrainingJobSerializer(serializers.ModelSerializer):
 class PredictionSerializer(serializers.ModelSerializer):
     model = serializers.CharField(source="model.name", read_only=True)
     version = serializers.IntegerField(source="version.version", read_only=True)
-    user = serializers.CharField(source="user.username", read_only=True, default=None)
+    user = serializers.CharField(
+        source="user.username", read_only=True, default=None, allow_null=True
+    )
 
     class Meta:
         model = Prediction

@@ -5,20 +5,34 @@ import json
 import uuid
 
 import django_filters
+from django import forms
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import mixins, permissions, renderers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotAuthenticated, NotFound
-from rest_framework.pagination import PageNumberPagination
+from rest_framework.exceptions import NotAuthenticated, NotFound, ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from predictor import selectors
 from predictor.api import serializers as s
+from predictor.api.pagination import PagePagination
 from predictor.api.parsers import CSVParser, SafeJSONParser
-from predictor.models import Dataset, ModelVersion, Prediction, RegisteredModel, Source, TrainingJob
+from predictor.models import (
+    Dataset,
+    ModelVersion,
+    Prediction,
+    RegisteredModel,
+    Source,
+    TrainingJob,
+    slug_validator,
+)
 from predictor.services import datasets, inference, registry, schema, training
 
 PREDICT_EXAMPLES = [
@@ -253,14 +267,15 @@ class TrainingJobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet)
         return Response(s.TrainingJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
-class PagePagination(PageNumberPagination):
-    page_size_query_param = "page_size"
-    max_page_size = 500
+class IntegerFilter(django_filters.NumberFilter):
+    field_class = forms.IntegerField
 
 
 class PredictionFilter(django_filters.FilterSet):
-    model = django_filters.CharFilter(field_name="model__name")
-    version = django_filters.NumberFilter(field_name="version__version")
+    model = django_filters.CharFilter(
+        field_name="model__name", validators=[slug_validator], max_length=100
+    )
+    version = IntegerFilter(field_name="version__version")
     source = django_filters.ChoiceFilter(choices=Source.choices)
     since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     until = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lte")
@@ -301,6 +316,22 @@ class _Echo:
         return value
 
 
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "model",
+                {"type": "string", "pattern": r"^[a-z0-9][a-z0-9_-]*$", "maxLength": 100},
+                description="Model name.",
+            ),
+            OpenApiParameter(
+                "format",
+                {"type": "string", "enum": ["json", "csv"]},
+                description="csv: export every matching row.",
+            ),
+        ]
+    )
+)
 class PredictionViewSet(viewsets.ReadOnlyModelViewSet):
     """Logged predictions, newest first (own ones; staff: all); `?format=csv` exports."""
 
@@ -313,10 +344,39 @@ class PredictionViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         return selectors.predictions_visible_to(self.request.user).order_by("-created_at", "-id")
 
+    def perform_content_negotiation(self, request, force=False):
+        fmt = request.query_params.get("format")
+        if not force and fmt is not None and fmt not in ("json", "csv", "api"):
+            raise ValidationError({"format": ["use json or csv"]})
+        return super().perform_content_negotiation(request, force)
+
+    def get_renderers(self):
+        renderers_ = super().get_renderers()
+        # CSV is an export of the list only.
+        return renderers_ if self.action == "list" else [r for r in renderers_ if r.format != "csv"]
+
     def get_object(self):
         return inference.prediction_get(pk=self.kwargs["pk"], user=self.request.user)
 
+    QUERY_PARAMS = {"model", "version", "source", "since", "until", "page", "page_size", "format"}
+
     def list(self, request, *args, **kwargs):
+        unknown = sorted(set(request.query_params) - self.QUERY_PARAMS)
+        if unknown:
+            # A typo such as ?modle=iris would otherwise silently return everything.
+            raise ValidationError(
+                {
+                    unknown[0]: [
+                        "unknown query parameter; use: " + ", ".join(sorted(self.QUERY_PARAMS))
+                    ]
+                }
+            )
+        empty = sorted(k for k, v in request.query_params.items() if v == "")
+        if empty:
+            raise ValidationError({empty[0]: ["empty value; leave the parameter out instead"]})
+        if request.query_params.get("format", "json") not in ("json", "csv", "api"):
+            raise ValidationError({"format": ["use json or csv"]})
+        self.paginator.validate(request)
         if getattr(request.accepted_renderer, "format", None) == "csv":
             return self._csv(self.filter_queryset(self.get_queryset()))
         return super().list(request, *args, **kwargs)

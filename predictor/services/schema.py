@@ -306,7 +306,10 @@ def value_from_text(text, feature: dict, row: int = 0):
 
 def records_from_csv(text: str, *, schema: list[dict]) -> list[dict]:
     """Records from CSV text whose header names the features (extra columns are refused)."""
-    rows = list(csv.reader(io.StringIO(text)))
+    try:
+        rows = list(csv.reader(io.StringIO(text)))
+    except csv.Error as exc:
+        raise InvalidInput(f"the CSV could not be read: {exc}") from None
     if not rows or not any(cell.strip() for cell in rows[0]):
         raise InvalidInput("the CSV is empty: expected a header row of feature names")
     header = [c.strip() for c in rows[0]]

@@ -586,3 +586,29 @@ def test_throttling_answers_429_json(iris_version, anon_client, monkeypatch):
     assert codes == [200, 200, 200, 429]
     response = post(anon_client, URL, {"data": [ROW]})
     assert "throttled" in response.json()["detail"] and Prediction.objects.count() == 3
+
+
+def test_csv_body_that_is_not_csv_is_400(iris_version, anon_client):
+    response = anon_client.post(URL, b"\r\xf1\xb0\x84\x95u", content_type="text/csv")
+    assert response.status_code == 400 and Prediction.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    "query,message",
+    [
+        ("?modle=iris", "unknown query parameter"),
+        ("?until=", "empty value"),
+        ("?page_size=0", "page_size"),
+        ("?page_size=5000", "page_size"),
+        ("?page=-2", "page"),
+        ("?version=0.5", "version"),
+        ("?model=Not%20A%20Slug", "model"),
+        ("?format=xml", "format"),
+        ("?format=csv&page_size=9999", "page_size"),
+    ],
+)
+def test_history_refuses_nonsense_parameters(iris_version, alice_client, query, message):
+    response = alice_client.get("/api/predictions/" + query)
+    assert response.status_code in (400, 404), response.content
+    assert response["Content-Type"].startswith("application/json")
+    assert message in json.dumps(response.json())
