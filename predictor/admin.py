@@ -73,17 +73,6 @@ class DatasetAdmin(admin.ModelAdmin):
     list_display = ["name", "row_count", "target", "column_count", "created_by", "created_at"]
     search_fields = ["name", "description"]
     date_hierarchy = "created_at"
-    readonly_fields = [
-        "name",
-        "target",
-        "row_count",
-        "sha256",
-        "size_bytes",
-        "created_by",
-        "created_at",
-        "column_types",
-        "preview",
-    ]
     fields = [
         "name",
         "description",
@@ -96,6 +85,8 @@ class DatasetAdmin(admin.ModelAdmin):
         "column_types",
         "preview",
     ]
+    # A dataset's file and what was inferred from it never change; only its description.
+    readonly_fields = [f for f in fields if f != "description"]
 
     def get_form(self, request, obj=None, **kwargs):
         if obj is None:

@@ -289,6 +289,9 @@ def test_session_login_works_for_the_api(private_version, alice, client):
 
 STAFF_ENDPOINTS = [
     ("get", "/api/datasets/"),
+    ("get", "/api/datasets/1/"),
+    ("post", "/api/datasets/"),
+    ("get", "/api/training-jobs/1/"),
     ("get", "/api/training-jobs/"),
     ("post", "/api/models/iris/versions/1/promote/"),
     ("post", "/api/training-jobs/"),

@@ -19,23 +19,21 @@ def run(*args) -> str:
     return out.getvalue()
 
 
+def registry_snapshot() -> dict:
+    return {
+        "datasets": sorted(Dataset.objects.values_list("name", "sha256")),
+        "versions": sorted(
+            ModelVersion.objects.values_list("model__name", "version", "stage", "sha256")
+        ),
+        "transitions": StageTransition.objects.count(),
+    }
+
+
 def test_load_demo_twice_gives_the_same_registry(db):
     run("load_demo")
-    first = {
-        "datasets": sorted(Dataset.objects.values_list("name", "sha256")),
-        "versions": sorted(
-            ModelVersion.objects.values_list("model__name", "version", "stage", "sha256")
-        ),
-        "transitions": StageTransition.objects.count(),
-    }
+    first = registry_snapshot()
     run("load_demo")
-    second = {
-        "datasets": sorted(Dataset.objects.values_list("name", "sha256")),
-        "versions": sorted(
-            ModelVersion.objects.values_list("model__name", "version", "stage", "sha256")
-        ),
-        "transitions": StageTransition.objects.count(),
-    }
+    second = registry_snapshot()
     assert first == second
     assert [n for n, *_ in first["versions"]] == [
         "breast-cancer",
