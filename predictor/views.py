@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from predictor import selectors
+from predictor.filters import PredictionFilter
 from predictor.forms import (
     MAIN_PARAMS,
     BatchForm,
@@ -227,8 +228,6 @@ def history(request):
     """Prediction history with filters and charts (staff see everybody's)."""
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path())
-    from predictor.api.views import PredictionFilter
-
     base = selectors.predictions_visible_to(request.user).order_by("-created_at", "-id")
     filters = PredictionFilter(request.GET or None, queryset=base)
     qs = filters.qs if filters.is_bound and filters.is_valid() else base

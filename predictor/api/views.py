@@ -4,8 +4,6 @@ import csv
 import json
 import uuid
 
-import django_filters
-from django import forms
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -24,14 +22,13 @@ from predictor import selectors
 from predictor.api import serializers as s
 from predictor.api.pagination import PagePagination
 from predictor.api.parsers import CSVParser, SafeJSONParser
+from predictor.filters import PredictionFilter
 from predictor.models import (
     Dataset,
     ModelVersion,
-    Prediction,
     RegisteredModel,
     Source,
     TrainingJob,
-    slug_validator,
 )
 from predictor.services import datasets, inference, registry, schema, training
 
@@ -265,24 +262,6 @@ class TrainingJobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet)
             dataset=data.pop("dataset"), model_name=data.pop("model"), user=request.user, **data
         )
         return Response(s.TrainingJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
-
-
-class IntegerFilter(django_filters.NumberFilter):
-    field_class = forms.IntegerField
-
-
-class PredictionFilter(django_filters.FilterSet):
-    model = django_filters.CharFilter(
-        field_name="model__name", validators=[slug_validator], max_length=100
-    )
-    version = IntegerFilter(field_name="version__version")
-    source = django_filters.ChoiceFilter(choices=Source.choices)
-    since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lte")
-
-    class Meta:
-        model = Prediction
-        fields = ["model", "version", "source", "since", "until"]
 
 
 class CSVRenderer(renderers.BaseRenderer):
