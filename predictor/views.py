@@ -137,8 +137,8 @@ def model_page(request, name):
                 url = reverse("prediction-page", args=[result.prediction_ids[0]])
                 if not request.user.is_authenticated:
                     # Anonymous visitors may see the results of this browser session only.
-                    request.session.setdefault("predictions", []).append(result.prediction_ids[0])
-                    request.session.modified = True
+                    recent = request.session.get("predictions", [])[-49:]
+                    request.session["predictions"] = [*recent, result.prediction_ids[0]]
                 return redirect(url)
     importance = None
     if version is not None:
