@@ -271,3 +271,18 @@ def test_csrf_is_enforced(iris_version, alice):
 def test_unknown_page_is_html_404(client, db):
     response = client.get("/no-such-page/")
     assert response.status_code == 404 and b"Not found" in response.content
+
+
+def test_feedback_form_for_a_regression_model(diabetes_dataset, client, alice):
+    version = train(diabetes_dataset, model="diabetes", algorithm="ridge")
+    client.force_login(alice)
+    form = {f["name"]: str(f["mean"]) for f in version.schema}
+    response = client.post("/models/diabetes/", {**form, "version": 1})
+    assert response.status_code == 302
+    prediction = Prediction.objects.get()
+    assert isinstance(prediction.output, float)
+    url = f"/predictions/{prediction.pk}/"
+    assert "must be a number" in client.post(url, {"actual": "lots"}).content.decode()
+    assert client.post(url, {"actual": "151.5"}).status_code == 302
+    prediction.refresh_from_db()
+    assert prediction.actual == 151.5
