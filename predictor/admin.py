@@ -3,6 +3,7 @@
 import json
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import PermissionDenied
@@ -434,7 +435,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
             "title": "Import a model trained elsewhere",
             "form": form,
             "opts": self.model._meta,
-            "pickle_allowed": importing.settings.ALLOW_PICKLE_IMPORT and request.user.is_superuser,
+            "pickle_allowed": settings.ALLOW_PICKLE_IMPORT and request.user.is_superuser,
         }
         return TemplateResponse(request, "admin/predictor/import.html", context)
 

@@ -1,6 +1,11 @@
 """Read queries shared by the API, the pages and the admin."""
 
-from django.db.models import OuterRef, Q, Subquery
+from collections import Counter
+
+import numpy as np
+from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models.functions import TruncDate
+from django.utils import timezone
 
 from predictor.models import ModelVersion, Prediction, RegisteredModel, Stage
 
@@ -34,13 +39,6 @@ def predictions_visible_to(user):
 
 def prediction_charts(queryset, *, days: int = 30) -> dict:
     """Predictions per day and the distribution of predicted values, for the history page."""
-    from collections import Counter
-
-    import numpy as np
-    from django.db.models import Count
-    from django.db.models.functions import TruncDate
-    from django.utils import timezone
-
     since = timezone.now() - timezone.timedelta(days=days)
     per_day = list(
         queryset.filter(created_at__gte=since)

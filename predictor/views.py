@@ -1,5 +1,6 @@
 """Server-rendered pages: parse a form, call a service, render. No product rule lives here."""
 
+from collections import Counter
 from functools import wraps
 
 from django.contrib.auth.views import redirect_to_login
@@ -247,11 +248,9 @@ def history(request):
 @require_http_methods(["GET", "POST"])
 def batch_page(request, name):
     """Upload a CSV of feature rows; get a summary and the scored CSV."""
-    model = _usable_model(request, name)
-    if model is None:
-        return redirect_to_login(request.get_full_path())
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path())
+    model = _usable_model(request, name)  # 404 if missing; logged-in users may use any model
     try:
         version = registry.version_resolve(
             model_name=name, version=request.POST.get("version") or request.GET.get("version")
@@ -278,8 +277,6 @@ def batch_page(request, name):
             errors = exc.details.get("errors")
     summary = None
     if result is not None:
-        from collections import Counter
-
         counts = Counter(map(str, result.predictions)).most_common(10)
         summary = {
             "rows": len(result.predictions),

@@ -13,7 +13,6 @@ from rest_framework.views import APIView
 from predictor import selectors
 from predictor.api.errors import exception_handler
 from predictor.api.parsers import AnyAsJSONParser, SafeJSONParser
-from predictor.models import RegisteredModel
 from predictor.services import inference, oip, registry
 from predictor.services.errors import InvalidInput
 
@@ -83,11 +82,7 @@ class ModelMetadata(V2View):
 
     def get(self, request, name, version=None):
         found = self.version_for(request, name, version)
-        numbers = list(
-            RegisteredModel.objects.get(pk=found.model_id)
-            .versions.order_by("version")
-            .values_list("version", flat=True)
-        )
+        numbers = list(found.model.versions.order_by("version").values_list("version", flat=True))
         return Response(oip.model_metadata(found, numbers))
 
 

@@ -116,11 +116,8 @@ def version_import(
     description: str = "",
 ) -> tuple[ModelVersion, str]:
     """Store an outside model as a new version; returns it and any warning to show."""
-    if task not in Task.values:
-        raise InvalidInput(f"unknown task {task!r}", field="task")
-    existing = ModelVersion.objects.filter(model__name=model_name).select_related("model").first()
-    if existing and existing.model.task != task:
-        raise InvalidInput(f"model {model_name!r} is a {existing.model.task} model", field="task")
+    # Checked before anything is stored.
+    registry.model_check_task(name=model_name, task=task)
     loaded = upload_load(data=data, user=user)
     model = loaded.model
     if not hasattr(model, "predict"):

@@ -13,7 +13,7 @@ from django.utils import timezone
 from predictor.models import ModelVersion, Prediction, Source, Task
 from predictor.services import artifacts
 from predictor.services.errors import InvalidInput, NotFound
-from predictor.services.schema import frame_from_records, records_from_payload, rows_validate
+from predictor.services.schema import frame_from_records, rows_validate
 
 
 @dataclass
@@ -115,26 +115,21 @@ def predict(
     )
 
 
-def predict_payload(*, version: ModelVersion, payload, **kwargs) -> PredictionResult:
-    """Predict from any accepted request body shape (inputs, data, instances, ...)."""
-    records = records_from_payload(payload, feature_names=version.feature_names)
-    return predict(version=version, records=records, **kwargs)
-
-
 def prediction_feedback(*, prediction: Prediction, actual) -> Prediction:
     """Store the ground truth of a logged prediction, checked against the model's task."""
     version = prediction.version
     if version.model.task == Task.CLASSIFICATION:
         classes = version.classes or []
-        match = [c for c in classes if c == actual and type(c) is type(actual)]
-        if not match:
-            match = [c for c in classes if isinstance(actual, str) and str(c) == actual]
-        if not match or isinstance(actual, bool) != isinstance(match[0], bool):
+        # The class itself, or its name as text (what forms and CSV files send).
+        match = next((c for c in classes if type(c) is type(actual) and c == actual), None)
+        if match is None and isinstance(actual, str):
+            match = next((c for c in classes if not isinstance(c, bool) and str(c) == actual), None)
+        if match is None:
             raise InvalidInput(
                 f"'actual' must be one of the model's classes: {', '.join(map(repr, classes))}",
                 field="actual",
             )
-        actual = match[0]
+        actual = match
     else:
         if (
             isinstance(actual, bool)

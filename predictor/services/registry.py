@@ -22,17 +22,25 @@ def library_versions() -> dict:
     }
 
 
+def model_check_task(*, name: str, task: str) -> None:
+    """A new version must have the task of the model it joins (if the model exists)."""
+    if task not in Task.values:
+        raise InvalidInput(
+            f"unknown task {task!r}; use one of: {', '.join(Task.values)}", field="task"
+        )
+    existing = RegisteredModel.objects.filter(name=name).values_list("task", flat=True).first()
+    if existing and existing != task:
+        raise InvalidInput(
+            f"model {name!r} is a {existing} model; this request is for {task}", field="task"
+        )
+
+
 def model_get_or_create(*, name: str, task: str, description: str = "") -> RegisteredModel:
     """The model called `name`, created if new; its task must match."""
-    if task not in Task.values:
-        raise InvalidInput(f"unknown task {task!r}; use one of: {', '.join(Task.values)}")
-    model, created = RegisteredModel.objects.get_or_create(
+    model_check_task(name=name, task=task)
+    model, _ = RegisteredModel.objects.get_or_create(
         name=name, defaults={"task": task, "description": description}
     )
-    if not created and model.task != task:
-        raise InvalidInput(
-            f"model {name!r} is a {model.task} model; this request is for {task}", field="task"
-        )
     return model
 
 

@@ -36,8 +36,8 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.svm import SVC, SVR
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
-from predictor.models import Dataset, JobStatus, RegisteredModel, Task, TrainingJob, slug_validator
-from predictor.services import artifacts, registry
+from predictor.models import Dataset, JobStatus, Task, TrainingJob, slug_validator
+from predictor.services import artifacts, jobs, registry
 from predictor.services.datasets import dataset_frame, infer_task
 from predictor.services.errors import InvalidInput, ServiceError
 from predictor.services.schema import (
@@ -181,22 +181,11 @@ def training_request_validate(
             field="target",
         )
     frame = frame[frame[target].notna()]
-    if task:
-        if task not in Task.values:
-            raise InvalidInput(
-                f"unknown task {task!r}; use one of: {', '.join(Task.values)}", field="task"
-            )
-    else:
-        task = infer_task(frame[target])
+    task = task or infer_task(frame[target])
+    registry.model_check_task(name=model_name, task=task)
     if task == R and not column_is_numeric(frame[target]):
         raise InvalidInput(
             f"target {target!r} is not numeric, so it cannot be a regression target", field="task"
-        )
-    existing = RegisteredModel.objects.filter(name=model_name).first()
-    if existing and existing.task != task:
-        raise InvalidInput(
-            f"model {model_name!r} is a {existing.task} model; this dataset and target give {task}",
-            field="task",
         )
     estimator = estimator_for(algorithm=algorithm, task=task)
     _check_params(estimator, algorithm, params)
@@ -462,8 +451,6 @@ def train_version(req: CleanRequest, *, user=None, job: TrainingJob | None = Non
 
 def job_create(*, dataset: Dataset, user=None, **request) -> TrainingJob:
     """Validate a training request, record it as a queued job and hand it to the runner."""
-    from predictor.services import jobs
-
     req = training_request_validate(dataset=dataset, **request)
     job = TrainingJob.objects.create(
         dataset=dataset,
@@ -530,8 +517,6 @@ def _finish(job_id: int, status: str, *, error: str = "", version=None) -> None:
 
 def train_now(*, dataset: Dataset, user=None, **request):
     """Train synchronously (commands, the demo): returns the succeeded job."""
-    from predictor.services import jobs
-
     with jobs.eager():
         job = job_create(dataset=dataset, user=user, **request)
     job.refresh_from_db()

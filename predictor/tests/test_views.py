@@ -11,6 +11,12 @@ SETOSA = {"sepal_length": "5.1", "sepal_width": "3.5", "petal_length": "1.4", "p
 HEADER = "sepal_length,sepal_width,petal_length,petal_width"
 
 
+def upload_batch(client, body: bytes):
+    return client.post(
+        "/models/iris/batch/", {"file": SimpleUploadedFile("x.csv", body), "version": 1}
+    )
+
+
 @pytest.fixture
 def secret_version(iris_dataset):
     return train(
@@ -136,9 +142,7 @@ def test_history_filters_charts_and_pagination(iris_version, client, alice, bob)
 def test_batch_scoring_round_trip(iris_version, client, alice):
     client.force_login(alice)
     body = f"{HEADER}\n5.1,3.5,1.4,0.2\n6.7,3.1,4.4,1.4\n6.3,3.3,6.0,2.5\n".encode()
-    response = client.post(
-        "/models/iris/batch/", {"file": SimpleUploadedFile("x.csv", body), "version": 1}
-    )
+    response = upload_batch(client, body)
     assert response.status_code == 200
     page = response.content.decode()
     assert "3 rows scored" in page
@@ -156,16 +160,12 @@ def test_batch_scoring_round_trip(iris_version, client, alice):
 def test_batch_rejects_bad_rows_by_line_and_stores_nothing(iris_version, client, alice):
     client.force_login(alice)
     body = f"{HEADER}\n5.1,3.5,1.4,0.2\n5.1,abc,1.4,0.2\n5.1,3.5,1.4,1e999\n".encode()
-    response = client.post(
-        "/models/iris/batch/", {"file": SimpleUploadedFile("x.csv", body), "version": 1}
-    )
+    response = upload_batch(client, body)
     assert response.status_code == 400
     page = response.content.decode()
     assert "line 3: feature &#x27;sepal_width&#x27; must be a number" in page
     assert "line 4: feature &#x27;petal_width&#x27; must be a finite number" in page
-    response = client.post(
-        "/models/iris/batch/", {"file": SimpleUploadedFile("x.csv", b"a,b\n1,2\n"), "version": 1}
-    )
+    response = upload_batch(client, b"a,b\n1,2\n")
     assert "unknown column" in response.content.decode()
     assert Prediction.objects.count() == 0
 
@@ -173,9 +173,7 @@ def test_batch_rejects_bad_rows_by_line_and_stores_nothing(iris_version, client,
 def test_batch_download_is_private(iris_version, client, alice, bob):
     client.force_login(alice)
     body = f"{HEADER}\n5.1,3.5,1.4,0.2\n".encode()
-    page = client.post(
-        "/models/iris/batch/", {"file": SimpleUploadedFile("x.csv", body), "version": 1}
-    ).content.decode()
+    page = upload_batch(client, body).content.decode()
     link = re.search(r'id="download" href="([^"]+)"', page).group(1)
     client.force_login(bob)
     assert client.get(link).status_code == 404
