@@ -1,11 +1,14 @@
 """Settings for mlsite, read from the environment (see .env.example)."""
 
+import os
+import re
 from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+_EXACT_TYPE_NAME = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+\Z")
 
 env = environ.Env()
 # A local .env file is read when present; real environment variables win.
@@ -207,12 +210,21 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
-# Imported skops files may only contain types from these modules (checked with
-# skops.io.get_untrusted_types before loading); never a list taken from the file itself.
-SKOPS_TRUSTED_MODULE_PREFIXES = env.list(
-    "SKOPS_TRUSTED_MODULE_PREFIXES", default=["sklearn.", "numpy.", "scipy."]
-)
+# skops files (imports, and stored artifacts at every load) may only hold the exact types of
+# predictor/services/trusted_types.py; this adds exact dotted names, never prefixes.
+if "SKOPS_TRUSTED_MODULE_PREFIXES" in os.environ:
+    raise ImproperlyConfigured(
+        "SKOPS_TRUSTED_MODULE_PREFIXES is no longer read: a module prefix let code-running "
+        "functions through. Remove it; list extra types by exact dotted name in "
+        "SKOPS_TRUSTED_TYPES_EXTRA (e.g. mypackage.transformers.Clipper)."
+    )
 SKOPS_TRUSTED_TYPES_EXTRA = env.list("SKOPS_TRUSTED_TYPES_EXTRA", default=[])
+_bad_names = [n for n in SKOPS_TRUSTED_TYPES_EXTRA if not _EXACT_TYPE_NAME.match(n)]
+if _bad_names:
+    raise ImproperlyConfigured(
+        f"SKOPS_TRUSTED_TYPES_EXTRA takes exact dotted type names (package.module.Type), "
+        f"not {', '.join(map(repr, _bad_names))}"
+    )
 # joblib/pickle can run arbitrary code when loaded: importing one is off unless allowed here,
 # and even then only superusers may do it.
 ALLOW_PICKLE_IMPORT = env.bool("ALLOW_PICKLE_IMPORT", default=False)

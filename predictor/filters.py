@@ -4,20 +4,38 @@ import django_filters
 from django import forms
 
 from predictor.models import Prediction, Source, slug_validator
+from predictor.services import timestamps
+from predictor.services.errors import InvalidInput
 
 
 class IntegerFilter(django_filters.NumberFilter):
     field_class = forms.IntegerField
 
 
+class TimestampField(forms.Field):
+    """ISO 8601, parsed strictly by the service (offsets within ±14:00)."""
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        try:
+            return timestamps.timestamp_parse(value, field=self.label or "timestamp")
+        except InvalidInput as exc:
+            raise forms.ValidationError(exc.message) from None
+
+
+class TimestampFilter(django_filters.Filter):
+    field_class = TimestampField
+
+
 class PredictionFilter(django_filters.FilterSet):
     model = django_filters.CharFilter(
         field_name="model__name", validators=[slug_validator], max_length=100
     )
-    version = IntegerFilter(field_name="version__version")
+    version = IntegerFilter(field_name="version__version", min_value=1, max_value=2**31 - 1)
     source = django_filters.ChoiceFilter(choices=Source.choices)
-    since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lte")
+    since = TimestampFilter(field_name="created_at", lookup_expr="gte", label="since")
+    until = TimestampFilter(field_name="created_at", lookup_expr="lte", label="until")
 
     class Meta:
         model = Prediction

@@ -1,45 +1,101 @@
-"""Guards in front of the API: body size cap, and paths without their trailing slash."""
+"""Guards in front of every door: hostile paths, the request id, body size, outages."""
+
+import logging
+from urllib.parse import unquote
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.http import JsonResponse
+from django.shortcuts import render
 from django.urls import Resolver404, resolve
+
+from predictor.services.inference import request_id_clean
+
+log = logging.getLogger(__name__)
 
 API_PREFIXES = ("/api/", "/v2/")
 UPLOAD_PREFIXES = ("/api/datasets",)
+RETRY_AFTER_SECONDS = 5
+MAX_URL_BYTES = 8190
 
 
-def error_response(path: str, message: str, status: int) -> JsonResponse:
-    key = "error" if path.startswith("/v2/") else "detail"
-    return JsonResponse({key: message}, status=status)
+def is_api(path: str) -> bool:
+    return path.startswith(API_PREFIXES) or path in ("/api", "/v2")
+
+
+def error_response(request, message: str, status: int, *, retry_after: int | None = None):
+    """JSON for the API (`{"error"}` under /v2/, `{"detail"}` under /api/), a page otherwise."""
+    path = request.path_info
+    if is_api(path):
+        key = "error" if path.startswith("/v2") else "detail"
+        response = JsonResponse({key: message}, status=status)
+    else:
+        response = render(
+            request, "error.html", {"status": status, "message": message}, status=status
+        )
+    if retry_after is not None:
+        response["Retry-After"] = str(retry_after)
+    return response
+
+
+def outage_response(request, exc):
+    """503 with Retry-After while the database cannot be reached; nothing was written."""
+    log.error("database unavailable: %s", exc)
+    return error_response(
+        request,
+        "The service cannot reach its database; try again shortly.",
+        503,
+        retry_after=RETRY_AFTER_SECONDS,
+    )
 
 
 class ApiGuardMiddleware:
+    """Refuses NUL bytes in the path or query (no database is asked), caps API bodies,
+    serves API paths without their trailing slash, tags every request and response with
+    an `X-Request-ID`, and turns a database outage in a view into a 503."""
+
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
+        request.request_id = request_id_clean(request.headers.get("X-Request-ID"))
+        response = self._guard(request) or self.get_response(request)
+        response["X-Request-ID"] = request.request_id
+        return response
+
+    def _guard(self, request):
         path = request.path_info
-        if path.startswith(API_PREFIXES) or path in ("/api", "/v2"):
-            limit = settings.REQUEST_MAX_BODY_BYTES
-            if path.startswith(UPLOAD_PREFIXES):
-                limit = max(limit, settings.DATASET_MAX_UPLOAD_BYTES + 65536)
+        if len(request.META.get("QUERY_STRING", "")) + len(path) > MAX_URL_BYTES:
+            return error_response(request, f"The URL is longer than {MAX_URL_BYTES} bytes.", 414)
+        if "\x00" in path or "\x00" in unquote(request.META.get("QUERY_STRING", "")):
+            return error_response(request, "NUL characters are not allowed in a URL.", 400)
+        if not is_api(path):
+            return None
+        limit = settings.REQUEST_MAX_BODY_BYTES
+        if path.startswith(UPLOAD_PREFIXES):
+            limit = max(limit, settings.DATASET_MAX_UPLOAD_BYTES + 65536)
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return error_response(request, "Invalid Content-Length header.", 400)
+        if length > limit:
+            return error_response(
+                request, f"The request body is {length} bytes; the limit is {limit} bytes.", 413
+            )
+        if path.startswith("/api") and not path.endswith("/"):
+            # Serve /api/models like /api/models/ instead of a redirect (which loses a
+            # POST body) or Django's debug-mode RuntimeError.
             try:
-                length = int(request.META.get("CONTENT_LENGTH") or 0)
-            except ValueError:
-                return error_response(path, "Invalid Content-Length header.", 400)
-            if length > limit:
-                return error_response(
-                    path, f"The request body is {length} bytes; the limit is {limit} bytes.", 413
-                )
-            if path.startswith("/api") and not path.endswith("/"):
-                # Serve /api/models like /api/models/ instead of a redirect (which loses a
-                # POST body) or Django's debug-mode RuntimeError.
+                resolve(path)
+            except Resolver404:
                 try:
-                    resolve(path)
+                    resolve(path + "/")
+                    request.path_info = path + "/"
                 except Resolver404:
-                    try:
-                        resolve(path + "/")
-                        request.path_info = path + "/"
-                    except Resolver404:
-                        pass
-        return self.get_response(request)
+                    pass
+        return None
+
+    def process_exception(self, request, exception):
+        if isinstance(exception, (OperationalError, InterfaceError)):
+            return outage_response(request, exception)
+        return None

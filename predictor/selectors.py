@@ -30,6 +30,12 @@ def model_may_use(*, user, model: RegisteredModel) -> bool:
     return model.public or getattr(user, "is_authenticated", False)
 
 
+def versions_for_check(*, include_archived: bool = False) -> list[ModelVersion]:
+    """Versions whose artifacts an operator checks (archived ones only when asked)."""
+    qs = ModelVersion.objects.select_related("model").order_by("model__name", "version")
+    return list(qs if include_archived else qs.exclude(stage=Stage.ARCHIVED))
+
+
 def predictions_visible_to(user):
     qs = Prediction.objects.select_related("model", "version", "user")
     if getattr(user, "is_staff", False):

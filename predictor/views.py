@@ -1,11 +1,13 @@
 """Server-rendered pages: parse a form, call a service, render. No product rule lives here."""
 
+import sys
 from collections import Counter
 from functools import wraps
 
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db import InterfaceError, OperationalError
 from django.db.models import Max
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -22,15 +24,17 @@ from predictor.forms import (
     PredictionForm,
     TrainingForm,
 )
+from predictor.middleware import outage_response
 from predictor.models import Dataset, ModelVersion, Source, Task, TrainingJob
-from predictor.services import batch, explain, inference, registry, schema, training
+from predictor.services import access, batch, explain, inference, routing, schema, training
 from predictor.services.datasets import dataset_create
 from predictor.services.errors import (
-    ArtifactIntegrityError,
     Conflict,
     InvalidInput,
+    LoginRequired,
     NotFound,
     ServiceError,
+    VersionUnavailable,
 )
 
 API_PREFIXES = ("/api/", "/v2/", "/api")
@@ -56,6 +60,9 @@ def error_404(request, exception=None):
 
 
 def error_500(request):
+    exc = sys.exc_info()[1]
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        return outage_response(request, exc)
     return _error(request, 500, "Internal error; the server log has the details.")
 
 
@@ -97,12 +104,27 @@ def home(request):
 
 
 def _usable_model(request, name):
-    model = selectors.models_with_production().filter(name=name).first()
-    if model is None:
-        raise Http404
-    if not selectors.model_may_use(user=request.user, model=model):
+    """The model (with its production number) if the user may use it; 404 / None (log in)."""
+    try:
+        routing.model_get(name=name, user=request.user)
+    except NotFound:
+        raise Http404 from None
+    except LoginRequired:
         return None
-    return model
+    return selectors.models_with_production().get(name=name)
+
+
+def _page_version(request, name, versions):
+    """The version a page works with: the one asked for, production, else the newest one
+    this user may be served; 404 for a version that is missing or not theirs to use."""
+    wanted = request.POST.get("version") or request.GET.get("version")
+    try:
+        return routing.version_for(model_name=name, user=request.user, version=wanted)
+    except (NotFound, InvalidInput):
+        raise Http404 from None
+    except Conflict:
+        servable = [v for v in versions if access.version_may_serve(user=request.user, version=v)]
+        return servable[0] if servable else None
 
 
 @require_http_methods(["GET", "POST"])
@@ -112,13 +134,7 @@ def model_page(request, name):
     if model is None:
         return redirect_to_login(request.get_full_path())
     versions = list(model.versions.select_related("dataset").order_by("-version"))
-    wanted = request.POST.get("version") or request.GET.get("version")
-    try:
-        version = registry.version_resolve(model_name=name, version=wanted)
-    except (NotFound, InvalidInput):
-        raise Http404 from None
-    except Conflict:
-        version = versions[0] if versions else None
+    version = _page_version(request, name, versions)
     form = None
     if version is not None:
         initial = schema.example_record(version.schema) if request.GET.get("example") else None
@@ -145,7 +161,7 @@ def model_page(request, name):
     if version is not None:
         try:
             importance = explain.version_importance(version)
-        except ArtifactIntegrityError:
+        except VersionUnavailable:
             importance = None
     context = {
         "model": model,
@@ -252,9 +268,13 @@ def batch_page(request, name):
         return redirect_to_login(request.get_full_path())
     model = _usable_model(request, name)  # 404 if missing; logged-in users may use any model
     try:
-        version = registry.version_resolve(
-            model_name=name, version=request.POST.get("version") or request.GET.get("version")
+        version = routing.version_for(
+            model_name=name,
+            user=request.user,
+            version=request.POST.get("version") or request.GET.get("version"),
         )
+    except (NotFound, InvalidInput):
+        raise Http404 from None
     except ServiceError as exc:
         return render(
             request,

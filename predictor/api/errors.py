@@ -3,11 +3,13 @@
 import logging
 import uuid
 
+from django.db import InterfaceError, OperationalError
 from rest_framework import status
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from predictor.middleware import RETRY_AFTER_SECONDS
 from predictor.models import ImmutableFieldError
 from predictor.services.errors import ServiceError
 
@@ -26,7 +28,21 @@ def exception_handler(exc, context):
     if isinstance(exc, ServiceError):
         if exc.status_code >= 500:
             log.error("service error: %s", exc.message)
-        return Response({"detail": exc.message, **exc.details}, status=exc.status_code)
+        headers = {}
+        if exc.status_code == status.HTTP_401_UNAUTHORIZED:
+            headers["WWW-Authenticate"] = 'Token realm="api"'
+        if getattr(exc, "retry_after", None):
+            headers["Retry-After"] = str(exc.retry_after)
+        return Response(
+            {"detail": exc.message, **exc.details}, status=exc.status_code, headers=headers
+        )
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        log.error("database unavailable: %s", exc)
+        return Response(
+            {"detail": "The service cannot reach its database; try again shortly."},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
     if isinstance(exc, ImmutableFieldError):
         return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
     response = drf_exception_handler(exc, context)

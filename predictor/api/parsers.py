@@ -2,6 +2,7 @@
 
 import codecs
 import json
+import sys
 
 from django.conf import settings
 from rest_framework import status
@@ -25,21 +26,39 @@ def read_capped(stream) -> bytes:
     return data
 
 
+FLOAT64_MAX = sys.float_info.max
+
+
 def _reject_constant(name):
     raise ValueError(f"{name} is not valid JSON: numbers must be finite")
 
 
-def check_depth(value, limit: int = MAX_DEPTH) -> None:
-    """Iterative, so a deep document cannot exhaust the stack here."""
+def _parse_int(text: str) -> int:
+    # Refused before Python builds a huge int (or numpy ever sees one).
+    digits = len(text.lstrip("-"))
+    if digits > 309 or abs(int(text)) > FLOAT64_MAX:
+        raise ValueError(
+            f"the number {text[:20]}… ({digits} digits) is outside the range of a 64-bit float"
+        )
+    return int(text)
+
+
+def check_structure(value, limit: int = MAX_DEPTH) -> None:
+    """Depth and NUL characters, iteratively, so a deep document cannot exhaust the stack."""
     stack = [(value, 1)]
     while stack:
         item, depth = stack.pop()
         if depth > limit:
             raise ParseError(f"JSON is nested more than {limit} levels deep.")
         if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values())
+            for key, child in item.items():
+                if "\x00" in key:
+                    raise ParseError(f"NUL characters are not allowed (in the key {key!r}).")
+                stack.append((child, depth + 1))
         elif isinstance(item, list):
             stack.extend((v, depth + 1) for v in item)
+        elif isinstance(item, str) and "\x00" in item:
+            raise ParseError(f"NUL characters are not allowed (in the text {item[:40]!r}).")
 
 
 class SafeJSONParser(JSONParser):
@@ -54,12 +73,12 @@ class SafeJSONParser(JSONParser):
         except (UnicodeDecodeError, LookupError):
             raise ParseError(f"The body is not valid {encoding} text.") from None
         try:
-            data = json.loads(text, parse_constant=_reject_constant)
+            data = json.loads(text, parse_constant=_reject_constant, parse_int=_parse_int)
         except RecursionError:
             raise ParseError(f"JSON is nested more than {MAX_DEPTH} levels deep.") from None
         except ValueError as exc:
             raise ParseError(f"JSON parse error: {exc}") from None
-        check_depth(data)
+        check_structure(data)
         return data
 
 

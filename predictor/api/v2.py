@@ -1,20 +1,16 @@
 """Open Inference Protocol (KServe V2) REST endpoints under /v2/. Errors: {"error": "…"}."""
 
-import uuid
-
 from django.db import connection
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, status
-from rest_framework.exceptions import NotAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from predictor import selectors
 from predictor.api.errors import exception_handler
 from predictor.api.parsers import AnyAsJSONParser, SafeJSONParser
-from predictor.services import inference, oip, registry
-from predictor.services.errors import InvalidInput
+from predictor.services import inference, oip, routing
+from predictor.services.errors import InvalidInput, VersionUnavailable
 
 SERVER = {"name": "mlsite", "version": "1.0.0", "extensions": ["model_repository_metadata"]}
 
@@ -39,10 +35,7 @@ class V2View(APIView):
         return lambda exc, context: _as_error(exception_handler(exc, context))
 
     def version_for(self, request, name, version=None):
-        found = registry.version_resolve(model_name=name, version=version)
-        if not selectors.model_may_use(user=request.user, model=found.model):
-            raise NotAuthenticated(f"model {name!r} is not public: send a token")
-        return found
+        return routing.version_for(model_name=name, user=request.user, version=version)
 
 
 @extend_schema(tags=["v2"], responses={200: OpenApiTypes.OBJECT})
@@ -92,8 +85,14 @@ class ModelReady(V2View):
 
     def get(self, request, name, version=None):
         found = self.version_for(request, name, version)
-        inference.version_pipeline(found)
-        return Response({"name": found.model.name, "version": str(found.version), "ready": True})
+        body = {"name": found.model.name, "version": str(found.version), "ready": True}
+        try:
+            inference.version_pipeline(found)
+        except VersionUnavailable as exc:
+            # Not ready is an answer, not a server error: 400 as Triton answers it.
+            body.update(ready=False, error=exc.message)
+            return Response(body, status=status.HTTP_400_BAD_REQUEST)
+        return Response(body)
 
 
 @extend_schema(
@@ -111,7 +110,7 @@ class ModelInfer(V2View):
                 "binary tensor data is not supported; send JSON data (binary_data=False)"
             )
         body = oip.infer(
-            version=found, body=request.data, user=request.user, request_id=uuid.uuid4().hex
+            version=found, body=request.data, user=request.user, request_id=request.request_id
         )
         return Response(body)
 

@@ -2,7 +2,6 @@
 
 import csv
 import json
-import uuid
 
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -14,7 +13,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, permissions, renderers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotAuthenticated, NotFound, ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
@@ -30,7 +29,7 @@ from predictor.models import (
     Source,
     TrainingJob,
 )
-from predictor.services import datasets, inference, registry, schema, training
+from predictor.services import csvsafe, datasets, inference, registry, routing, schema, training
 
 PREDICT_EXAMPLES = [
     OpenApiExample(
@@ -76,11 +75,6 @@ PREDICT_EXAMPLES = [
 ]
 
 
-def _request_id(request) -> str:
-    given = request.headers.get("X-Request-ID", "")
-    return given[:64] if given.isprintable() and given else uuid.uuid4().hex
-
-
 def _records(request, version: ModelVersion) -> list[dict]:
     """Records from the body: JSON in any accepted shape, or text/csv with a header row."""
     data = request.data
@@ -89,18 +83,16 @@ def _records(request, version: ModelVersion) -> list[dict]:
     return schema.records_from_payload(data, feature_names=version.feature_names)
 
 
-def predict_response(request, version: ModelVersion) -> Response:
-    if not selectors.model_may_use(user=request.user, model=version.model):
-        raise NotAuthenticated(f"model {version.model.name!r} is not public: log in to use it")
-    request_id = _request_id(request)
+def predict_response(request, model_name: str, version=None) -> Response:
+    version = routing.version_for(model_name=model_name, user=request.user, version=version)
     result = inference.predict(
         version=version,
         records=_records(request, version),
         source=Source.API,
         user=request.user,
-        request_id=request_id,
+        request_id=request.request_id,
     )
-    return Response(result.as_dict(), headers={"X-Request-ID": request_id})
+    return Response(result.as_dict())
 
 
 PREDICT_SCHEMA = dict(
@@ -137,12 +129,8 @@ class RegisteredModelViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_object(self):
         name = self.kwargs["name"]
-        model = selectors.models_with_production().filter(name=name).first()
-        if model is None:
-            raise NotFound(f"no model named {name!r}")
-        if not selectors.model_may_use(user=self.request.user, model=model):
-            raise NotAuthenticated(f"model {name!r} is not public: log in to see it")
-        return model
+        routing.model_get(name=name, user=self.request.user)
+        return selectors.models_with_production().get(name=name)
 
     @extend_schema(
         parameters=[
@@ -153,10 +141,7 @@ class RegisteredModelViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"], parser_classes=[SafeJSONParser, CSVParser])
     def predict(self, request, name=None):
         """Predict with the production version, or `?version=N`."""
-        version = registry.version_resolve(
-            model_name=name, version=request.query_params.get("version")
-        )
-        return predict_response(request, version)
+        return predict_response(request, name, request.query_params.get("version"))
 
 
 class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):
@@ -168,13 +153,7 @@ class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):
     pagination_class = None
 
     def _model(self) -> RegisteredModel:
-        name = self.kwargs["model_name"]
-        model = RegisteredModel.objects.filter(name=name).first()
-        if model is None:
-            raise NotFound(f"no model named {name!r}")
-        if not selectors.model_may_use(user=self.request.user, model=model):
-            raise NotAuthenticated(f"model {name!r} is not public: log in to see it")
-        return model
+        return routing.model_get(name=self.kwargs["model_name"], user=self.request.user)
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
@@ -204,9 +183,7 @@ class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"], parser_classes=[SafeJSONParser, CSVParser])
     def predict(self, request, model_name=None, version=None):
         """Predict with this exact version."""
-        return predict_response(
-            request, registry.version_resolve(model_name=model_name, version=version)
-        )
+        return predict_response(request, model_name, version)
 
     @extend_schema(
         request=s.PromoteSerializer,
@@ -308,6 +285,15 @@ class _Echo:
                 {"type": "string", "enum": ["json", "csv"]},
                 description="csv: export every matching row.",
             ),
+            *[
+                OpenApiParameter(
+                    name,
+                    {"type": "string", "format": "date-time"},
+                    description=f"ISO 8601 ({'from' if name == 'since' else 'up to'}); "
+                    "a UTC offset within ±14:00, none means UTC.",
+                )
+                for name in ("since", "until")
+            ],
         ]
     )
 )
@@ -367,20 +353,22 @@ class PredictionViewSet(viewsets.ReadOnlyModelViewSet):
             yield writer.writerow(CSV_COLUMNS)
             for p in queryset.iterator(chunk_size=2000):
                 yield writer.writerow(
-                    [
-                        p.pk,
-                        p.created_at.isoformat(),
-                        p.model.name,
-                        p.version.version,
-                        p.source,
-                        p.user.username if p.user_id else "",
-                        json.dumps(p.output),
-                        json.dumps(p.probabilities) if p.probabilities is not None else "",
-                        json.dumps(p.actual) if p.actual is not None else "",
-                        round(p.latency_ms, 3),
-                        p.request_id,
-                        json.dumps(p.inputs),
-                    ]
+                    csvsafe.row(
+                        [
+                            p.pk,
+                            p.created_at.isoformat(),
+                            p.model.name,
+                            p.version.version,
+                            p.source,
+                            p.user.username if p.user_id else "",
+                            json.dumps(p.output),
+                            json.dumps(p.probabilities) if p.probabilities is not None else "",
+                            json.dumps(p.actual) if p.actual is not None else "",
+                            round(p.latency_ms, 3),
+                            p.request_id,
+                            json.dumps(p.inputs),
+                        ]
+                    )
                 )
 
         response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")

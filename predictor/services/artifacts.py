@@ -5,6 +5,7 @@ import io
 import os
 import tempfile
 import threading
+import zipfile
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import joblib
 from django.conf import settings
 
+from predictor.services import trusted_types
 from predictor.services.errors import ArtifactIntegrityError
 
 FORMATS = ("joblib", "skops")
@@ -73,7 +75,9 @@ def _path_in_store(name: str) -> Path:
     root = _root().resolve()
     path = (root / name).resolve()
     if path.parent != root or name.startswith("."):
-        raise ArtifactIntegrityError(f"artifact {name!r} is not in the artifact store")
+        raise ArtifactIntegrityError(
+            f"artifact {name!r} is not in the artifact store", fault="not in the store"
+        )
     return path
 
 
@@ -83,36 +87,136 @@ def artifact_read_verified(*, name: str, sha256: str) -> bytes:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise ArtifactIntegrityError(f"artifact {name!r} is missing from the store") from None
+        raise ArtifactIntegrityError(
+            f"artifact {name!r} is missing from the store", fault="artifact missing"
+        ) from None
     actual = sha256_bytes(data)
     if actual != sha256:
         raise ArtifactIntegrityError(
             f"artifact {name!r} does not match its recorded sha256 "
-            f"(expected {sha256[:12]}…, found {actual[:12]}…): refusing to load it"
+            f"(expected {sha256[:12]}…, found {actual[:12]}…): refusing to load it",
+            fault="hash mismatch",
         )
     return data
 
 
-def skops_type_allowed(type_name: str) -> bool:
-    """The server's allow-list for skops types (settings), never one taken from a file."""
-    prefixes = tuple(settings.SKOPS_TRUSTED_MODULE_PREFIXES)
-    return type_name in settings.SKOPS_TRUSTED_TYPES_EXTRA or type_name.startswith(prefixes)
+def skops_types(data: bytes) -> set[str]:
+    """Every type a skops file names, read from its schema without constructing anything.
+
+    skops builds a tree of nodes from `schema.json` (no import, no instance); each node is
+    audited here against the service's allow-list, not against skops' own defaults.
+    """
+    from skops.io._audit import get_tree
+    from skops.io._utils import read_schema
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            schema, context = read_schema(archive)
+            root = get_tree(schema, context, trusted=None)
+    except Exception as exc:  # a malformed archive or schema: unreadable, whatever the cause
+        raise ArtifactIntegrityError(
+            f"not a readable skops file: {exc}", fault="unreadable"
+        ) from None
+    allowed = sorted(trusted_types.trusted_types())
+    named = set()
+    for node in _nodes(root):
+        node.trusted = allowed  # judge every node by the service's list, not skops' defaults
+        named.add(f"{node.module_name}.{node.class_name}")
+    # The nodes' own audit adds what only they know (a bound method names itself there).
+    return named | root.get_unsafe_set()
+
+
+def _nodes(root):
+    from skops.io._audit import Node
+
+    seen, stack = set(), [root]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Node):
+            if id(item) not in seen:
+                seen.add(id(item))
+                yield item
+                stack.extend(item.children.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+
+
+def skops_check(data: bytes) -> list[str]:
+    """The file's types, all on the allow-list; else ArtifactIntegrityError naming the rest."""
+    found = skops_types(data)
+    refused = trusted_types.refused_types(found)
+    if refused:
+        raise ArtifactIntegrityError(
+            "the skops file holds types outside the server's allow-list: " + ", ".join(refused),
+            fault="type not allowed",
+            refused=refused,
+        )
+    return sorted(found)
+
+
+def skops_loads(data: bytes):
+    """Load a skops file whose every type passed `skops_check`; nothing runs before that."""
+    import skops.io as sio
+
+    trusted = skops_check(data)
+    try:
+        obj = sio.loads(data, trusted=trusted)
+    except Exception as exc:  # any file skops cannot rebuild is refused
+        raise ArtifactIntegrityError(
+            f"the skops file could not be loaded: {exc}", fault="unreadable"
+        ) from None
+    trees_check(obj)
+    return obj
+
+
+def trees_check(obj) -> None:
+    """Refuse decision trees whose node indices point outside the tree.
+
+    scikit-learn follows a tree's child and feature indices without bounds checks, so a
+    crafted one could crash the process at the first prediction.
+    """
+    import numpy as np
+    from sklearn.base import BaseEstimator
+    from sklearn.tree._tree import Tree
+
+    seen, stack = set(), [obj]
+    while stack:
+        item = stack.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, Tree):
+            n = item.node_count
+            children = np.concatenate([item.children_left, item.children_right])
+            features = item.feature
+            leaf = item.children_left == -1
+            if (
+                ((children != -1) & ((children < 0) | (children >= n))).any()
+                or ((~leaf) & ((features < 0) | (features >= item.n_features))).any()
+                or item.value.shape[0] != n
+            ):
+                raise ArtifactIntegrityError(
+                    "the model holds a decision tree whose node indices are out of range",
+                    fault="type not allowed",
+                )
+        elif isinstance(item, BaseEstimator):
+            stack.extend(vars(item).values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, np.ndarray) and item.dtype == object:
+            stack.extend(item.ravel().tolist())
 
 
 def _deserialise(data: bytes, fmt: str):
     if fmt == "joblib":
         return joblib.load(io.BytesIO(data))
     if fmt == "skops":
-        import skops.io as sio
-
-        untrusted = sio.get_untrusted_types(data=data)
-        refused = [t for t in untrusted if not skops_type_allowed(t)]
-        if refused:
-            raise ArtifactIntegrityError(
-                f"artifact holds types outside the allow-list: {', '.join(refused)}"
-            )
-        return sio.loads(data, trusted=untrusted)
-    raise ArtifactIntegrityError(f"unknown artifact format {fmt!r}")
+        return skops_loads(data)
+    raise ArtifactIntegrityError(f"unknown artifact format {fmt!r}", fault="unknown format")
 
 
 def artifact_load(*, name: str, sha256: str, fmt: str = "joblib"):
@@ -130,6 +234,11 @@ def artifact_load(*, name: str, sha256: str, fmt: str = "joblib"):
         while len(_cache) > settings.MODEL_CACHE_SIZE:
             _cache.popitem(last=False)
     return obj
+
+
+def artifact_verify(*, name: str, sha256: str, fmt: str = "joblib") -> None:
+    """Load an artifact as serving would (hash, allow-list), without caching it."""
+    _deserialise(artifact_read_verified(name=name, sha256=sha256), fmt)
 
 
 def cache_clear() -> None:

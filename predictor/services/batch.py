@@ -6,6 +6,7 @@ import io
 from django.conf import settings
 
 from predictor.models import ModelVersion, Prediction, Source
+from predictor.services import csvsafe
 from predictor.services.errors import InvalidInput, PayloadTooLarge
 from predictor.services.inference import PredictionResult, predict
 from predictor.services.schema import MAX_REPORTED_ERRORS, records_from_csv, rows_errors
@@ -52,9 +53,9 @@ def batch_result_csv(*, request_id: str, user) -> str:
     classes = [str(c) for c in version.classes or []] if rows[0].probabilities else []
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(names + ["prediction"] + [f"probability_{c}" for c in classes])
+    writer.writerow(csvsafe.row(names + ["prediction"] + [f"probability_{c}" for c in classes]))
     for p in rows:
-        values = ["" if p.inputs.get(n) is None else p.inputs[n] for n in names]
-        probs = [p.probabilities.get(c, "") for c in classes] if p.probabilities else []
-        writer.writerow(values + [p.output] + probs)
+        values = [p.inputs.get(n) for n in names]
+        probs = [p.probabilities.get(c) for c in classes] if p.probabilities else []
+        writer.writerow(csvsafe.row(values + [p.output] + probs))
     return out.getvalue()

@@ -16,6 +16,18 @@ class InvalidInput(ServiceError):
     """The input is malformed or does not match what is expected (400)."""
 
 
+class LoginRequired(ServiceError):
+    """The resource needs a logged-in user (401)."""
+
+    status_code = 401
+
+
+class Forbidden(ServiceError):
+    """Logged in, but not allowed (403)."""
+
+    status_code = 403
+
+
 class NotFound(ServiceError):
     status_code = 404
 
@@ -31,6 +43,25 @@ class PayloadTooLarge(ServiceError):
 
 
 class ArtifactIntegrityError(ServiceError):
-    """An artifact file is missing, outside the store, or its hash does not match."""
+    """An artifact cannot be loaded: missing, outside the store, hash mismatch, or a type
+    outside the allow-list. `fault` says which, in a few words."""
 
-    status_code = 500
+    status_code = 503
+
+    def __init__(self, message, *, fault: str, **details):
+        super().__init__(message, fault=fault, **details)
+        self.fault = fault
+
+
+class VersionUnavailable(ServiceError):
+    """A version cannot serve because its artifact cannot be loaded (503); other versions
+    and models are not affected."""
+
+    status_code = 503
+
+
+class ServiceUnavailable(ServiceError):
+    """A dependency (the database) does not answer; try again later (503, Retry-After)."""
+
+    status_code = 503
+    retry_after = 5

@@ -10,7 +10,7 @@ from django.conf import settings
 from predictor.models import Dataset, ModelVersion, Task
 from predictor.services import artifacts, registry
 from predictor.services.datasets import dataset_frame
-from predictor.services.errors import InvalidInput
+from predictor.services.errors import ArtifactIntegrityError, InvalidInput
 from predictor.services.schema import (
     CATEGORICAL,
     NUMERIC,
@@ -45,23 +45,11 @@ def upload_load(*, data: bytes, user) -> LoadedUpload:
     if not data:
         raise InvalidInput("the uploaded file is empty", field="file")
     if _is_skops(data):
-        import skops.io as sio
-
         try:
-            untrusted = sio.get_untrusted_types(data=data)
-        except Exception as exc:  # a malformed archive: refuse, whatever the reason
-            raise InvalidInput(f"not a readable skops file: {exc}", field="file") from None
-        refused = sorted(t for t in untrusted if not artifacts.skops_type_allowed(t))
-        if refused:
-            raise InvalidInput(
-                "the skops file contains types outside the server's allow-list: "
-                + ", ".join(refused),
-                field="file",
-            )
-        try:
-            model = sio.loads(data, trusted=list(untrusted))
-        except Exception as exc:  # refuse any file skops cannot rebuild
-            raise InvalidInput(f"the skops file could not be loaded: {exc}", field="file") from None
+            # Every type is checked against the allow-list before anything is built.
+            model = artifacts.skops_loads(data)
+        except ArtifactIntegrityError as exc:
+            raise InvalidInput(exc.message, field="file", **exc.details) from None
         return LoadedUpload(model=model, fmt="skops")
     if not settings.ALLOW_PICKLE_IMPORT:
         raise InvalidInput(

@@ -1,5 +1,6 @@
 """Validated rows → predictions, logged in the same transaction that decides the response."""
 
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -12,8 +13,25 @@ from django.utils import timezone
 
 from predictor.models import ModelVersion, Prediction, Source, Task
 from predictor.services import artifacts
-from predictor.services.errors import InvalidInput, NotFound
+from predictor.services.errors import (
+    ArtifactIntegrityError,
+    InvalidInput,
+    NotFound,
+    VersionUnavailable,
+)
 from predictor.services.schema import frame_from_records, rows_validate
+
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}\Z")
+
+
+def request_id_valid(given) -> bool:
+    """A client's request id is kept only when it is safe to log, echo and export."""
+    return isinstance(given, str) and REQUEST_ID.match(given) is not None
+
+
+def request_id_clean(given) -> str:
+    """The client's request id when valid, else a fresh one."""
+    return given if request_id_valid(given) else uuid.uuid4().hex
 
 
 @dataclass
@@ -41,10 +59,35 @@ class PredictionResult:
 
 
 def version_pipeline(version: ModelVersion):
-    """The fitted pipeline of a version (hash-checked, cached per process)."""
-    return artifacts.artifact_load(
-        name=version.artifact, sha256=version.sha256, fmt=version.artifact_format
-    )
+    """The fitted pipeline of a version (hash-checked, cached per process).
+
+    A version whose artifact cannot be loaded raises VersionUnavailable (503), naming the
+    model, the version and the fault; other versions are not affected.
+    """
+    try:
+        return artifacts.artifact_load(
+            name=version.artifact, sha256=version.sha256, fmt=version.artifact_format
+        )
+    except ArtifactIntegrityError as exc:
+        raise VersionUnavailable(
+            f"model {version.model.name!r} version {version.version} cannot serve: {exc.message}",
+            model=version.model.name,
+            version=version.version,
+            fault=exc.fault,
+        ) from None
+
+
+def versions_unloadable(versions) -> list[tuple[ModelVersion, str, str]]:
+    """(version, fault, message) for each version whose artifact would not load now."""
+    broken = []
+    for version in versions:
+        try:
+            artifacts.artifact_verify(
+                name=version.artifact, sha256=version.sha256, fmt=version.artifact_format
+            )
+        except ArtifactIntegrityError as exc:
+            broken.append((version, exc.fault, exc.message))
+    return broken
 
 
 def _native(value):
@@ -84,7 +127,7 @@ def predict(
     )
     predicted, probabilities = run_model(version, valid.records)
     latency_ms = (time.perf_counter() - started) * 1000.0
-    request_id = request_id or uuid.uuid4().hex
+    request_id = request_id_clean(request_id)
     actor = user if getattr(user, "is_authenticated", False) else None
     now = timezone.now()
     rows = [
@@ -97,7 +140,7 @@ def predict(
             source=source,
             user=actor,
             latency_ms=latency_ms,
-            request_id=request_id[:64],
+            request_id=request_id,
             created_at=now,
         )
         for i, (record, output) in enumerate(zip(valid.records, predicted))

@@ -239,7 +239,7 @@ def infer(*, version: ModelVersion, body, user=None, request_id: str = "") -> di
         records=records,
         source=Source.V2,
         user=user,
-        request_id=given_id or request_id,
+        request_id=given_id if inference.request_id_valid(given_id) else request_id,
     )
     outputs = []
     n = len(result.predictions)

@@ -9,7 +9,7 @@ import sklearn
 from django.db import IntegrityError, transaction
 
 from predictor.models import ModelVersion, RegisteredModel, Stage, StageTransition, Task
-from predictor.services.errors import Conflict, InvalidInput, NotFound
+from predictor.services.errors import Conflict, InvalidInput
 
 
 def library_versions() -> dict:
@@ -137,35 +137,3 @@ def version_rollback(*, model: RegisteredModel, user=None, reason: str = "") -> 
         user=user,
         reason=reason or "rollback",
     )
-
-
-def version_resolve(*, model_name: str, version: int | str | None = None) -> ModelVersion:
-    """The version to serve: the given number, or the model's production version."""
-    if version is not None and version != "":
-        try:
-            number = int(version)
-        except (TypeError, ValueError):
-            raise InvalidInput(f"version must be a whole number, got {version!r}") from None
-        found = (
-            ModelVersion.objects.select_related("model")
-            .filter(model__name=model_name, version=number)
-            .first()
-        )
-        if found is None:
-            if not RegisteredModel.objects.filter(name=model_name).exists():
-                raise NotFound(f"no model named {model_name!r}")
-            raise NotFound(f"model {model_name!r} has no version {number}")
-        return found
-    found = (
-        ModelVersion.objects.select_related("model")
-        .filter(model__name=model_name, stage=Stage.PRODUCTION)
-        .first()
-    )
-    if found is None:
-        if not RegisteredModel.objects.filter(name=model_name).exists():
-            raise NotFound(f"no model named {model_name!r}")
-        raise Conflict(
-            f"model {model_name!r} has no production version; promote one, or ask for "
-            "a version explicitly (?version=N)"
-        )
-    return found

@@ -186,7 +186,10 @@ def _coerce(value, feature: dict, row: int):
     if feature["type"] == NUMERIC:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise _row_error(row, f"feature '{name}' must be a number, got {_kind(value)}", name)
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
         if not math.isfinite(number):
             raise _row_error(row, f"feature '{name}' must be a finite number", name)
         return number
@@ -198,6 +201,8 @@ def _coerce(value, feature: dict, row: int):
         raise _row_error(
             row, f"feature '{name}' is longer than {MAX_CATEGORY_LENGTH} characters", name
         )
+    if "\x00" in value:
+        raise _row_error(row, f"feature '{name}' contains a NUL character", name)
     return value
 
 
@@ -288,6 +293,10 @@ def value_from_text(text, feature: dict, row: int = 0):
     text = "" if text is None else str(text).strip()
     if text == "":
         return None
+    if "\x00" in text:
+        raise _row_error(
+            row, f"feature '{feature['name']}' contains a NUL character", feature["name"]
+        )
     if feature["type"] == NUMERIC:
         if not _NUMBER_TEXT.match(text):
             raise _row_error(

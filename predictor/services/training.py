@@ -67,6 +67,36 @@ RESERVED_PARAMS = {"svm": {"probability"}}
 MAIN_METRIC = {C: "accuracy", R: "r2"}
 MAX_SEARCH_CANDIDATES = 200
 MAX_CV = 20
+RANDOM_STATE_MAX = 2**32 - 1
+
+# The service's bounds on hyperparameters, on top of scikit-learn's own checks: a value
+# outside them would occupy a worker for hours or exhaust its memory. (low, high), either
+# None; they apply to every algorithm that has the parameter, and to every candidate of a
+# search. README "Training bounds" lists them.
+PARAM_BOUNDS = {
+    "n_estimators": (1, 2_000),
+    "max_iter": (1, 100_000),
+    "max_depth": (1, 100),
+    "max_leaf_nodes": (2, 100_000),
+    "min_samples_split": (None, 100_000),
+    "min_samples_leaf": (None, 100_000),
+    "n_neighbors": (1, 1_000),
+    "leaf_size": (1, 10_000),
+    "p": (None, 100),
+    "degree": (0, 10),
+    "C": (None, 1e6),
+    "alpha": (None, 1e6),
+    "cache_size": (None, 2_000),
+    "max_fun": (1, 100_000),
+    "n_iter_no_change": (1, 10_000),
+    "batch_size": (1, 100_000),
+    "learning_rate_init": (None, 10.0),
+    "tol": (1e-12, None),
+    "n_jobs": (1, 1),
+    "random_state": (0, RANDOM_STATE_MAX),
+}
+MLP_MAX_UNITS = 4_096
+MLP_MAX_LAYERS = 10
 
 
 def estimator_for(*, algorithm: str, task: str):
@@ -111,12 +141,45 @@ def _check_params(estimator, algorithm: str, params: dict, where: str = "params"
         )
         if not ok:
             raise InvalidInput(f"parameter {key!r} has an unsupported value {value!r}", field=where)
+    for key, value in params.items():
+        _check_bound(key, value, where)
     trial = clone(estimator)
     trial.set_params(**{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()})
     try:
         trial._validate_params()
     except (ValueError, TypeError) as exc:
         raise InvalidInput(f"invalid {where}: {exc}", field=where) from None
+
+
+def _check_bound(key: str, value, where: str) -> None:
+    """A value beyond the service's bound for its parameter → InvalidInput naming both."""
+    if key == "hidden_layer_sizes":
+        layers = value if isinstance(value, list) else [value]
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in layers):
+            if sum(layers) > MLP_MAX_UNITS or len(layers) > MLP_MAX_LAYERS:
+                raise InvalidInput(
+                    f"parameter 'hidden_layer_sizes' is {value!r}: at most {MLP_MAX_UNITS} "
+                    f"hidden units in all, in at most {MLP_MAX_LAYERS} layers",
+                    field=where,
+                )
+        return
+    if key == "learning_rate" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        low, high = None, 10.0
+    elif key in PARAM_BOUNDS:
+        low, high = PARAM_BOUNDS[key]
+    else:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return  # not a number: scikit-learn's own check names what it accepts
+    if (low is not None and value < low) or (high is not None and value > high):
+        bound = (
+            f"from {low:g} to {high:g}"
+            if low is not None and high is not None
+            else (f"at most {high:g}" if high is not None else f"at least {low:g}")
+        )
+        raise InvalidInput(
+            f"parameter {key!r} is {value!r}; the service's bound is {bound}", field=where
+        )
 
 
 @dataclass
@@ -168,9 +231,14 @@ def training_request_validate(
             field="cv",
         )
     if random_state is not None and (
-        isinstance(random_state, bool) or not isinstance(random_state, int) or random_state < 0
+        isinstance(random_state, bool)
+        or not isinstance(random_state, int)
+        or not 0 <= random_state <= RANDOM_STATE_MAX
     ):
-        raise InvalidInput("random_state must be a non-negative whole number", field="random_state")
+        raise InvalidInput(
+            f"random_state must be a whole number from 0 to {RANDOM_STATE_MAX} (2**32 - 1)",
+            field="random_state",
+        )
 
     frame = dataset_frame(dataset)
     target = target or dataset.target

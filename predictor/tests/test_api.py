@@ -7,6 +7,7 @@ from django.db import connection
 from django.utils import timezone
 
 from predictor.models import ModelVersion, Prediction, Stage, StageTransition, TrainingJob
+from predictor.services import registry
 
 from .conftest import client_for, csv_bytes, iris_frame, train
 
@@ -80,7 +81,8 @@ def test_classic_tutorial_client_call(iris_version, live_server):
 
 def test_csv_body_and_version_query(iris_dataset, alice_client):
     train(iris_dataset)
-    train(iris_dataset, algorithm="knn")
+    # API.md "Stages": an unstaged version serves staff only; staging serves every user.
+    registry.version_promote(version=train(iris_dataset, algorithm="knn"), stage=Stage.STAGING)
     body = "sepal_length,sepal_width,petal_length,petal_width\n5.1,3.5,1.4,0.2\n6.7,3.1,4.4,1.4\n"
     response = alice_client.post(URL + "?version=2", body, content_type="text/csv")
     assert response.status_code == 200, response.json()
@@ -355,7 +357,7 @@ def test_users_see_only_their_own_history(iris_version, alice_client, bob_client
 
 def test_history_filters_and_pagination(iris_dataset, alice_client, settings):
     train(iris_dataset)
-    train(iris_dataset, algorithm="knn")
+    registry.version_promote(version=train(iris_dataset, algorithm="knn"), stage=Stage.STAGING)
     post(alice_client, URL, {"data": [ROW] * 3})
     post(alice_client, URL + "?version=2", {"data": [ROW] * 2})
     old = Prediction.objects.order_by("pk").first()
@@ -574,7 +576,7 @@ def test_tampered_artifact_is_a_json_error_not_a_prediction(iris_version, anon_c
     path = settings.ARTIFACT_ROOT / iris_version.artifact
     path.write_bytes(path.read_bytes() + b"x")
     response = post(anon_client, URL, {"data": [ROW]})
-    assert response.status_code == 500
+    assert response.status_code == 503  # API.md "Failures": a broken version answers 503
     assert "does not match its recorded sha256" in response.json()["detail"]
     assert Prediction.objects.count() == 0
 

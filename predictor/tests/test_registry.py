@@ -2,7 +2,7 @@ import pytest
 from django.db import IntegrityError, transaction
 
 from predictor.models import ImmutableFieldError, ModelVersion, Stage, StageTransition
-from predictor.services import registry
+from predictor.services import registry, routing
 from predictor.services.errors import Conflict, InvalidInput, NotFound
 
 from .conftest import train
@@ -79,12 +79,12 @@ def test_versions_are_immutable_but_stage_and_notes(iris_version):
 
 
 def test_resolve(iris_version):
-    assert registry.version_resolve(model_name="iris").pk == iris_version.pk
-    assert registry.version_resolve(model_name="iris", version="1").pk == iris_version.pk
+    assert routing.version_resolve(model_name="iris").pk == iris_version.pk
+    assert routing.version_resolve(model_name="iris", version="1").pk == iris_version.pk
     with pytest.raises(NotFound, match="no version 7"):
-        registry.version_resolve(model_name="iris", version=7)
+        routing.version_resolve(model_name="iris", version=7)
     with pytest.raises(NotFound, match="no model named"):
-        registry.version_resolve(model_name="nope")
+        routing.version_resolve(model_name="nope")
     registry.version_promote(version=iris_version, stage="archived", reason="retired")
     with pytest.raises(Conflict, match="no production version"):
-        registry.version_resolve(model_name="iris")
+        routing.version_resolve(model_name="iris")

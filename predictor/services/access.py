@@ -1,0 +1,74 @@
+"""THE rule of who may see, use and manage models, versions and predictions.
+
+- Anyone, even anonymous, may use a public model; any logged-in user may use any model.
+- A version in stage `archived` or `none`, named explicitly, serves staff only; to anyone
+  else it does not exist (the same 404 as a missing version).
+- A prediction is seen by its owner (or, for an anonymous visitor, the ones made in this
+  browser session) and by staff.
+- Staff manage (datasets, training, stages, monitoring, rollout).
+
+Every door asks here; none decides it on its own.
+"""
+
+from django.db.models import Q, QuerySet
+
+from predictor.models import ModelVersion, Prediction, RegisteredModel, Stage
+from predictor.services.errors import LoginRequired, NotFound
+
+STAFF_ONLY_STAGES = (Stage.ARCHIVED, Stage.NONE)
+
+
+def is_authenticated(user) -> bool:
+    return bool(getattr(user, "is_authenticated", False))
+
+
+def is_staff(user) -> bool:
+    """Staff for the rules of this module (an API key never is; see `api.auth`)."""
+    return is_authenticated(user) and bool(getattr(user, "is_staff", False))
+
+
+def model_may_use(*, user, model: RegisteredModel) -> bool:
+    return model.public or is_authenticated(user)
+
+
+def model_check_use(*, user, model: RegisteredModel) -> None:
+    """LoginRequired (401) unless the user may use the model."""
+    if not model_may_use(user=user, model=model):
+        raise LoginRequired(f"model {model.name!r} is not public: log in to use it")
+
+
+def version_may_serve(*, user, version: ModelVersion) -> bool:
+    """Whether the version, named explicitly, serves this user (the stage rule)."""
+    return version.stage not in STAFF_ONLY_STAGES or is_staff(user)
+
+
+def version_check_serve(*, user, version: ModelVersion) -> None:
+    """The model's use rule, then the stage rule (NotFound, as for a missing version)."""
+    model_check_use(user=user, model=version.model)
+    if not version_may_serve(user=user, version=version):
+        raise NotFound(f"model {version.model.name!r} has no version {version.version}")
+
+
+def models_usable(user, queryset: QuerySet) -> QuerySet:
+    """The models of `queryset` the user may use."""
+    return queryset if is_authenticated(user) else queryset.filter(public=True)
+
+
+def predictions_visible(user, queryset: QuerySet, *, also=()) -> QuerySet:
+    """The predictions of `queryset` the user may see (`also`: ids of this browser session)."""
+    if is_staff(user):
+        return queryset
+    mine = Q(user_id=user.pk) if is_authenticated(user) else Q(pk__in=[])
+    also = [pk for pk in also if isinstance(pk, int)]
+    return queryset.filter(mine | Q(pk__in=also)) if also else queryset.filter(mine)
+
+
+def prediction_check_visible(*, user, prediction: Prediction, also=()) -> None:
+    """NotFound unless the user may see this prediction."""
+    if is_staff(user):
+        return
+    if is_authenticated(user) and prediction.user_id == user.pk:
+        return
+    if prediction.pk in also:
+        return
+    raise NotFound(f"no prediction {prediction.pk}")
