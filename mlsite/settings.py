@@ -181,7 +181,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "predictor.api.schema.postprocess",
+        "predictor.api.openapi.postprocess",
     ],
     "ENUM_NAME_OVERRIDES": {
         "StageEnum": "predictor.models.Stage",

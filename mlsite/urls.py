@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from predictor.api.v2 import ServerMetadataNoSlash
+from predictor.api.v2.views import ServerMetadataNoSlash
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -12,11 +12,11 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/", include("predictor.api.urls")),
     path("v2", ServerMetadataNoSlash.as_view()),
-    path("v2/", include("predictor.api.v2_urls")),
-    path("", include("predictor.urls")),
+    path("v2/", include("predictor.api.v2.urls")),
+    path("", include("predictor.web.urls")),
 ]
 
-handler400 = "predictor.views.error_400"
-handler403 = "predictor.views.error_403"
-handler404 = "predictor.views.error_404"
-handler500 = "predictor.views.error_500"
+handler400 = "predictor.web.errors.error_400"
+handler403 = "predictor.web.errors.error_403"
+handler404 = "predictor.web.errors.error_404"
+handler500 = "predictor.web.errors.error_500"

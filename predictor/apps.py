@@ -7,7 +7,8 @@ class PredictorConfig(AppConfig):
     verbose_name = "Model registry"
 
     def ready(self):
-        # Only connects a signal: no database access and no artifact loading here.
-        from predictor.services import jobs
+        # Only imports and a signal: no database access and no artifact loading here.
+        # Importing training registers its job kinds with the runner.
+        from predictor.services import jobs, training  # noqa: F401
 
         jobs.connect_orphan_check()

@@ -23,7 +23,20 @@ class Stage(models.TextChoices):
     ARCHIVED = "archived", "Archived"
 
 
-class Dataset(models.Model):
+class Authored(models.Model):
+    """Who made a row and when; newest first."""
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["-created_at", "-id"]
+
+
+class Dataset(Authored):
     """An uploaded (or built-in demo) CSV with its inferred columns."""
 
     name = models.CharField(max_length=100, unique=True, validators=[slug_validator])
@@ -35,13 +48,6 @@ class Dataset(models.Model):
     # [{"name", "type": "numeric"|"categorical", "missing", ...stats}]
     columns = models.JSONField(default=list)
     target = models.CharField(max_length=200, help_text="Default target column.")
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
 
     def __str__(self):
         return self.name
@@ -176,9 +182,10 @@ class JobStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-class TrainingJob(models.Model):
+class TrainingJob(Authored):
     """A request to train a model version, run in the background."""
 
+    kind = models.CharField(max_length=20, default="train", help_text="What the job does.")
     status = models.CharField(max_length=20, choices=JobStatus.choices, default=JobStatus.QUEUED)
     progress = models.FloatField(default=0.0)
     message = models.CharField(max_length=200, blank=True, help_text="Current step.")
@@ -202,15 +209,10 @@ class TrainingJob(models.Model):
     )
     # Which process holds the job ("host:pid"), so a restart can tell orphaned jobs.
     runner = models.CharField(max_length=200, blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-created_at", "-id"]
+    class Meta(Authored.Meta):
         indexes = [models.Index(fields=["status"])]
 
     def __str__(self):
@@ -224,20 +226,13 @@ class TrainingJob(models.Model):
         return self.status in (JobStatus.SUCCEEDED, JobStatus.FAILED)
 
 
-class StageTransition(models.Model):
+class StageTransition(Authored):
     """Audit row: who moved a version from one stage to another, when and why."""
 
     version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="transitions")
     from_stage = models.CharField(max_length=20, choices=Stage.choices)
     to_stage = models.CharField(max_length=20, choices=Stage.choices)
     reason = models.TextField(blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
 
     def __str__(self):
         return f"{self.version}: {self.from_stage} → {self.to_stage}"

@@ -3,11 +3,13 @@
 from collections import Counter
 
 import numpy as np
-from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from predictor.models import ModelVersion, Prediction, RegisteredModel, Stage
+from predictor.models import Dataset, ModelVersion, Prediction, RegisteredModel, Stage, TrainingJob
+from predictor.services import access, routing
+from predictor.services.errors import NotFound
 
 
 def models_with_production():
@@ -20,14 +22,38 @@ def models_with_production():
 
 def models_visible_to(user):
     """Registered models the user may use, each annotated with its production version."""
-    qs = models_with_production()
-    if not getattr(user, "is_authenticated", False):
-        qs = qs.filter(public=True)
-    return qs.order_by("name")
+    return access.models_usable(user, models_with_production()).order_by("name")
 
 
-def model_may_use(*, user, model: RegisteredModel) -> bool:
-    return model.public or getattr(user, "is_authenticated", False)
+def model_with_production(*, name: str, user) -> RegisteredModel:
+    """One model the user may use, annotated with its production version number."""
+    routing.model_get(name=name, user=user)
+    return models_with_production().get(name=name)
+
+
+def production_versions(models) -> dict[int, ModelVersion]:
+    """model id → its production version, for a list of models."""
+    qs = ModelVersion.objects.filter(model__in=models, stage=Stage.PRODUCTION)
+    return {v.model_id: v for v in qs.only("model_id", "metrics", "version", "algorithm")}
+
+
+def model_versions(model: RegisteredModel):
+    """A model's versions, newest first, with what their API representation reads."""
+    return (
+        ModelVersion.objects.filter(model=model)
+        .select_related("model", "created_by", "training_job", "dataset")
+        .order_by("-version")
+    )
+
+
+def datasets():
+    """Every dataset, newest first (staff)."""
+    return Dataset.objects.select_related("created_by")
+
+
+def training_jobs():
+    """Every job, newest first, with the version it made (staff)."""
+    return TrainingJob.objects.select_related("version", "version__model", "dataset")
 
 
 def versions_for_check(*, include_archived: bool = False) -> list[ModelVersion]:
@@ -36,11 +62,18 @@ def versions_for_check(*, include_archived: bool = False) -> list[ModelVersion]:
     return list(qs if include_archived else qs.exclude(stage=Stage.ARCHIVED))
 
 
-def predictions_visible_to(user):
-    qs = Prediction.objects.select_related("model", "version", "user")
-    if getattr(user, "is_staff", False):
-        return qs
-    return qs.filter(Q(user_id=getattr(user, "pk", None) or -1))
+def predictions_visible_to(user, *, also=()):
+    """The predictions the user may see (`also`: ids this browser session made)."""
+    qs = Prediction.objects.select_related("model", "version", "version__model", "user")
+    return access.predictions_visible(user, qs, also=also)
+
+
+def prediction_get(*, pk, user, also=()) -> Prediction:
+    """A prediction the user may see, else NotFound (the same for missing and not theirs)."""
+    try:
+        return predictions_visible_to(user, also=also).get(pk=int(pk))
+    except (Prediction.DoesNotExist, ValueError, TypeError, OverflowError):
+        raise NotFound(f"no prediction {pk}") from None
 
 
 def prediction_charts(queryset, *, days: int = 30) -> dict:

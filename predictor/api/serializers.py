@@ -14,6 +14,13 @@ from predictor.models import (
 from predictor.services.training import ALGORITHMS
 
 
+def username_of(source: str) -> serializers.CharField:
+    """The username of a user relation (null when there is none)."""
+    return serializers.CharField(
+        source=f"{source}.username", read_only=True, default=None, allow_null=True
+    )
+
+
 class VersionSummarySerializer(serializers.ModelSerializer):
     main_metric = serializers.SerializerMethodField()
 
@@ -53,9 +60,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
     model = serializers.CharField(source="model.name", read_only=True)
     task = serializers.CharField(source="model.task", read_only=True)
     target = serializers.CharField(source="target_name", read_only=True)
-    created_by = serializers.CharField(
-        source="created_by.username", read_only=True, default=None, allow_null=True
-    )
+    created_by = username_of("created_by")
     training_job = serializers.SerializerMethodField()
 
     class Meta:
@@ -98,9 +103,7 @@ class PromoteSerializer(serializers.Serializer):
 
 
 class DatasetSerializer(serializers.ModelSerializer):
-    created_by = serializers.CharField(
-        source="created_by.username", read_only=True, default=None, allow_null=True
-    )
+    created_by = username_of("created_by")
 
     class Meta:
         model = Dataset
@@ -188,9 +191,7 @@ class TrainingJobSerializer(serializers.ModelSerializer):
 class PredictionSerializer(serializers.ModelSerializer):
     model = serializers.CharField(source="model.name", read_only=True)
     version = serializers.IntegerField(source="version.version", read_only=True)
-    user = serializers.CharField(
-        source="user.username", read_only=True, default=None, allow_null=True
-    )
+    user = username_of("user")
 
     class Meta:
         model = Prediction

@@ -1,14 +1,14 @@
 from rest_framework.routers import DefaultRouter
 
-from predictor.api import views
+from predictor.api import datasets, predictions, registry, training
 
 router = DefaultRouter()
-router.register("models", views.RegisteredModelViewSet, basename="model")
+router.register("models", registry.RegisteredModelViewSet, basename="model")
 router.register(
-    r"models/(?P<model_name>[^/]+)/versions", views.ModelVersionViewSet, basename="version"
+    r"models/(?P<model_name>[^/]+)/versions", registry.ModelVersionViewSet, basename="version"
 )
-router.register("datasets", views.DatasetViewSet, basename="dataset")
-router.register("training-jobs", views.TrainingJobViewSet, basename="trainingjob")
-router.register("predictions", views.PredictionViewSet, basename="prediction")
+router.register("datasets", datasets.DatasetViewSet, basename="dataset")
+router.register("training-jobs", training.TrainingJobViewSet, basename="trainingjob")
+router.register("predictions", predictions.PredictionViewSet, basename="prediction")
 
 urlpatterns = router.urls

@@ -12,7 +12,7 @@ Every door asks here; none decides it on its own.
 
 from django.db.models import Q, QuerySet
 
-from predictor.models import ModelVersion, Prediction, RegisteredModel, Stage
+from predictor.models import ModelVersion, RegisteredModel, Stage
 from predictor.services.errors import LoginRequired, NotFound
 
 STAFF_ONLY_STAGES = (Stage.ARCHIVED, Stage.NONE)
@@ -61,14 +61,3 @@ def predictions_visible(user, queryset: QuerySet, *, also=()) -> QuerySet:
     mine = Q(user_id=user.pk) if is_authenticated(user) else Q(pk__in=[])
     also = [pk for pk in also if isinstance(pk, int)]
     return queryset.filter(mine | Q(pk__in=also)) if also else queryset.filter(mine)
-
-
-def prediction_check_visible(*, user, prediction: Prediction, also=()) -> None:
-    """NotFound unless the user may see this prediction."""
-    if is_staff(user):
-        return
-    if is_authenticated(user) and prediction.user_id == user.pk:
-        return
-    if prediction.pk in also:
-        return
-    raise NotFound(f"no prediction {prediction.pk}")

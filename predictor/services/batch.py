@@ -8,8 +8,8 @@ from django.conf import settings
 from predictor.models import ModelVersion, Prediction, Source
 from predictor.services import csvsafe
 from predictor.services.errors import InvalidInput, PayloadTooLarge
-from predictor.services.inference import PredictionResult, predict
-from predictor.services.schema import MAX_REPORTED_ERRORS, records_from_csv, rows_errors
+from predictor.services.inference import PredictionResult, predict_valid
+from predictor.services.schema import rows_from_csv
 
 
 def batch_predict_csv(*, version: ModelVersion, data: bytes, user=None) -> PredictionResult:
@@ -21,23 +21,13 @@ def batch_predict_csv(*, version: ModelVersion, data: bytes, user=None) -> Predi
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InvalidInput("the file is not UTF-8 text; save it as UTF-8 CSV") from None
-    records = records_from_csv(text, schema=version.schema)
-    if not records:
-        raise InvalidInput("the file has a header but no rows to score")
-    errors = rows_errors(schema=version.schema, records=records, first_line=2)
-    if errors:
-        shown = errors[:MAX_REPORTED_ERRORS]
-        more = f" (and {len(errors) - len(shown)} more)" if len(errors) > len(shown) else ""
-        raise InvalidInput(
-            f"{len(errors)} line(s) are not valid{more}: " + "; ".join(shown), errors=shown
-        )
-    return predict(
-        version=version,
-        records=records,
-        source=Source.BATCH,
-        user=user,
-        max_rows=settings.BATCH_MAX_ROWS,
-    )
+    try:
+        valid = rows_from_csv(text, schema=version.schema, max_rows=settings.BATCH_MAX_ROWS)
+    except InvalidInput as exc:
+        if exc.message.startswith("empty batch"):
+            raise InvalidInput("the file has a header but no rows to score") from None
+        raise
+    return predict_valid(version=version, valid=valid, source=Source.BATCH, user=user)
 
 
 def batch_result_csv(*, request_id: str, user) -> str:

@@ -3,12 +3,12 @@
 import numpy as np
 
 from predictor.models import ModelVersion
-from predictor.services.inference import version_pipeline
+from predictor.services.runtime import pipeline_for
 
 
 def version_importance(version: ModelVersion, top: int = 15) -> list[dict] | None:
     """[{"label", "value", "pct"}] sorted by weight, or None when the algorithm has none."""
-    pipeline = version_pipeline(version)
+    pipeline = pipeline_for(version)
     estimator = pipeline.steps[-1][1]
     if hasattr(estimator, "feature_importances_"):
         weights = np.asarray(estimator.feature_importances_, dtype=float)

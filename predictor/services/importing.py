@@ -5,20 +5,23 @@ import zipfile
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from django.conf import settings
 
 from predictor.models import Dataset, ModelVersion, Task
-from predictor.services import artifacts, registry
+from predictor.services import artifacts, registry, runtime
 from predictor.services.datasets import dataset_frame
 from predictor.services.errors import ArtifactIntegrityError, InvalidInput
 from predictor.services.schema import (
     CATEGORICAL,
     NUMERIC,
     example_record,
-    frame_from_records,
     reference_stats_from_frame,
     schema_from_frame,
 )
+from predictor.services.training.algorithms import MAIN_METRIC, params_jsonable
+from predictor.services.training.evaluate import evaluate
+from predictor.services.training.fit import split_features
 
 FEATURE_TYPES = (NUMERIC, CATEGORICAL)
 
@@ -92,6 +95,82 @@ def parse_features(text: str) -> list[dict]:
     return features
 
 
+@dataclass
+class Declared:
+    """What the imported model takes: its schema, the training distribution when a dataset
+    is given (with its rows, to evaluate on), and the target's name."""
+
+    schema: list[dict]
+    reference: dict
+    frame: pd.DataFrame | None
+    target: str
+
+
+def _declared(*, dataset: Dataset | None, target: str, features: str) -> Declared:
+    if dataset is None:
+        schema = parse_features(features)
+        if not schema:
+            raise InvalidInput(
+                "declare the features (name:type) or pick a dataset", field="features"
+            )
+        if not target:
+            raise InvalidInput("name the target", field="target")
+        return Declared(schema=schema, reference={}, frame=None, target=target)
+    frame = dataset_frame(dataset)
+    target = target or dataset.target
+    if target not in frame.columns:
+        raise InvalidInput(f"dataset {dataset.name!r} has no column {target!r}", field="target")
+    X = frame.drop(columns=[target])
+    if features:
+        wanted = [f["name"] for f in parse_features(features)]
+        missing = [n for n in wanted if n not in X.columns]
+        if missing:
+            raise InvalidInput(f"dataset has no column {missing[0]!r}", field="features")
+        X = X[wanted]
+    return Declared(
+        schema=schema_from_frame(X, nullable=False),
+        reference=reference_stats_from_frame(X),
+        frame=frame,
+        target=target,
+    )
+
+
+def _check_predicts(model, *, schema: list[dict], task: str) -> None:
+    """The model answers a typical row of its declared schema, through the runtime."""
+    sample = example_record(schema)
+    try:
+        runtime.runtime_of(model, schema=schema, task=task).predict([sample])
+    except Exception as exc:  # whatever breaks, the model does not fit its declared schema
+        raise InvalidInput(
+            f"the model failed to predict a sample row of the declared schema ({sample}): {exc}",
+            field="features",
+        ) from None
+
+
+def _classes(model, task: str) -> list | None:
+    if task != Task.CLASSIFICATION:
+        return None
+    if not hasattr(model, "classes_"):
+        raise InvalidInput("a classifier must have classes_ (is it fitted?)", field="file")
+    return np.asarray(model.classes_).tolist()
+
+
+def _metrics(model, declared: Declared, task: str, classes, dataset) -> dict:
+    """Marked as imported; scored on the dataset when there is one."""
+    metrics = {"main": MAIN_METRIC[task], "imported": True}
+    if declared.frame is None:
+        return metrics
+    columns = [f["name"] for f in declared.schema] + [declared.target]
+    X_eval, y_eval = split_features(declared.frame[columns], declared.target, task)
+    try:
+        metrics.update(evaluate(model, X_eval, y_eval, task, classes))
+    except Exception as exc:  # a model that cannot be scored on its dataset is refused
+        raise InvalidInput(f"the model could not be evaluated on the dataset: {exc}") from None
+    metrics["n_test"] = len(X_eval)
+    metrics["evaluated_on"] = dataset.name
+    return metrics
+
+
 def version_import(
     *,
     model_name: str,
@@ -103,89 +182,39 @@ def version_import(
     dataset: Dataset | None = None,
     description: str = "",
 ) -> tuple[ModelVersion, str]:
-    """Store an outside model as a new version; returns it and any warning to show."""
-    # Checked before anything is stored.
+    """Store an outside model as a new version; returns it and any warning to show.
+
+    Everything is checked before anything is stored: the task, the file (allow-list), the
+    declared inputs, a prediction of a typical row, and the metrics on the dataset.
+    """
     registry.model_check_task(name=model_name, task=task)
     loaded = upload_load(data=data, user=user)
     model = loaded.model
     if not hasattr(model, "predict"):
         raise InvalidInput("the uploaded object has no predict method", field="file")
-
-    frame = None
-    if dataset is not None:
-        frame = dataset_frame(dataset)
-        target = target or dataset.target
-        if target not in frame.columns:
-            raise InvalidInput(f"dataset {dataset.name!r} has no column {target!r}", field="target")
-        X = frame.drop(columns=[target])
-        if features:
-            wanted = [f["name"] for f in parse_features(features)]
-            missing = [n for n in wanted if n not in X.columns]
-            if missing:
-                raise InvalidInput(f"dataset has no column {missing[0]!r}", field="features")
-            X = X[wanted]
-        schema = schema_from_frame(X, nullable=False)
-        reference = reference_stats_from_frame(X)
-    else:
-        schema = parse_features(features)
-        reference = {}
-        if not schema:
-            raise InvalidInput(
-                "declare the features (name:type) or pick a dataset", field="features"
-            )
-    if not target:
-        raise InvalidInput("name the target", field="target")
-
-    sample = example_record(schema)
-    try:
-        model.predict(frame_from_records(schema=schema, records=[sample]))
-    except Exception as exc:  # whatever breaks, the model does not fit its declared schema
-        raise InvalidInput(
-            f"the model failed to predict a sample row of the declared schema ({sample}): {exc}",
-            field="features",
-        ) from None
-
-    classes = None
-    if task == Task.CLASSIFICATION:
-        if not hasattr(model, "classes_"):
-            raise InvalidInput("a classifier must have classes_ (is it fitted?)", field="file")
-        classes = np.asarray(model.classes_).tolist()
-    metrics = {"main": "accuracy" if task == Task.CLASSIFICATION else "r2", "imported": True}
-    if frame is not None:
-        from predictor.services.training import evaluate, split_features
-
-        X_eval, y_eval = split_features(frame[[f["name"] for f in schema] + [target]], target, task)
-        try:
-            metrics.update(evaluate(model, X_eval, y_eval, task, classes))
-        except Exception as exc:  # a model that cannot be scored on its dataset is refused
-            raise InvalidInput(f"the model could not be evaluated on the dataset: {exc}") from None
-        metrics["n_test"] = len(X_eval)
-        metrics["evaluated_on"] = dataset.name
+    declared = _declared(dataset=dataset, target=target, features=features)
+    classes = _classes(model, task)
+    _check_predicts(model, schema=declared.schema, task=task)
+    metrics = _metrics(model, declared, task, classes, dataset)
 
     stored = artifacts.artifact_store_bytes(data=data, fmt=loaded.fmt)
     estimator = model.steps[-1][1] if hasattr(model, "steps") else model
-    params = {}
-    if hasattr(estimator, "get_params"):
-        params = {
-            k: v if isinstance(v, (int, float, str, bool, type(None))) else repr(v)
-            for k, v in estimator.get_params(deep=False).items()
-        }
-    rm = registry.model_get_or_create(name=model_name, task=task, description=description)
+    params = (
+        params_jsonable(estimator.get_params(deep=False))
+        if hasattr(estimator, "get_params")
+        else {}
+    )
     version = registry.version_create(
-        model=rm,
+        model=registry.model_get_or_create(name=model_name, task=task, description=description),
+        stored=stored,
         user=user,
         algorithm=f"imported:{type(estimator).__name__}",
         params=params,
-        schema=schema,
-        target_name=target,
+        schema=declared.schema,
+        target_name=declared.target,
         classes=classes,
         metrics=metrics,
         dataset=dataset,
-        artifact=stored.name,
-        artifact_format=stored.format,
-        sha256=stored.sha256,
-        size_bytes=stored.size_bytes,
-        library_versions=registry.library_versions(),
-        reference_stats=reference,
+        reference_stats=declared.reference,
     )
     return version, loaded.warning

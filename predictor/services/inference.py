@@ -1,4 +1,14 @@
-"""Validated rows → predictions, logged in the same transaction that decides the response."""
+"""The hot path: every prediction, whatever the door, goes along one line.
+
+    door parses the body
+      → routing.version_for      which version answers (and access: may this caller use it)
+      → schema.rows_validate     every value checked and coerced, before the model sees it
+      → runtime.runtime_for      the loaded version: labels and probabilities in one pass
+      → one bulk INSERT          the rows are logged in the transaction that decides the answer
+      → door renders the result
+
+No response carries a prediction that was not stored.
+"""
 
 import re
 import time
@@ -8,18 +18,12 @@ from dataclasses import dataclass, field
 import numpy as np
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from predictor.models import ModelVersion, Prediction, Source, Task
-from predictor.services import artifacts
-from predictor.services.errors import (
-    ArtifactIntegrityError,
-    InvalidInput,
-    NotFound,
-    VersionUnavailable,
-)
-from predictor.services.schema import frame_from_records, rows_validate
+from predictor.services import runtime
+from predictor.services.errors import InvalidInput
+from predictor.services.schema import ValidRows, rows_validate
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}\Z")
 
@@ -58,59 +62,6 @@ class PredictionResult:
         return body
 
 
-def version_pipeline(version: ModelVersion):
-    """The fitted pipeline of a version (hash-checked, cached per process).
-
-    A version whose artifact cannot be loaded raises VersionUnavailable (503), naming the
-    model, the version and the fault; other versions are not affected.
-    """
-    try:
-        return artifacts.artifact_load(
-            name=version.artifact, sha256=version.sha256, fmt=version.artifact_format
-        )
-    except ArtifactIntegrityError as exc:
-        raise VersionUnavailable(
-            f"model {version.model.name!r} version {version.version} cannot serve: {exc.message}",
-            model=version.model.name,
-            version=version.version,
-            fault=exc.fault,
-        ) from None
-
-
-def versions_unloadable(versions) -> list[tuple[ModelVersion, str, str]]:
-    """(version, fault, message) for each version whose artifact would not load now."""
-    broken = []
-    for version in versions:
-        try:
-            artifacts.artifact_verify(
-                name=version.artifact, sha256=version.sha256, fmt=version.artifact_format
-            )
-        except ArtifactIntegrityError as exc:
-            broken.append((version, exc.fault, exc.message))
-    return broken
-
-
-def _native(value):
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def run_model(version: ModelVersion, records: list[dict]):
-    """Predictions (and class probabilities when the model has them) for clean records."""
-    pipeline = version_pipeline(version)
-    frame = frame_from_records(schema=version.schema, records=records)
-    predicted = [_native(v) for v in pipeline.predict(frame)]
-    probabilities = None
-    if version.model.task == Task.CLASSIFICATION and hasattr(pipeline, "predict_proba"):
-        classes = [_native(c) for c in pipeline.classes_]
-        proba = pipeline.predict_proba(frame)
-        probabilities = [
-            {str(c): round(float(p), 6) for c, p in zip(classes, row)} for row in proba
-        ]
-    else:
-        predicted = [float(v) if isinstance(v, (int, float)) else v for v in predicted]
-    return predicted, probabilities
-
-
 def predict(
     *,
     version: ModelVersion,
@@ -125,7 +76,29 @@ def predict(
     valid = rows_validate(
         schema=version.schema, records=records, max_rows=max_rows or settings.PREDICT_MAX_ROWS
     )
-    predicted, probabilities = run_model(version, valid.records)
+    return predict_valid(
+        version=version,
+        valid=valid,
+        source=source,
+        user=user,
+        request_id=request_id,
+        started=started,
+    )
+
+
+def predict_valid(
+    *,
+    version: ModelVersion,
+    valid: ValidRows,
+    source: str = Source.API,
+    user=None,
+    request_id: str = "",
+    started: float | None = None,
+) -> PredictionResult:
+    """Predict rows that `rows_validate` accepted, and log them (one bulk insert)."""
+    started = time.perf_counter() if started is None else started
+    output = runtime.runtime_for(version).predict(valid.records)
+    predicted, probabilities = output.predictions, output.probabilities
     latency_ms = (time.perf_counter() - started) * 1000.0
     request_id = request_id_clean(request_id)
     actor = user if getattr(user, "is_authenticated", False) else None
@@ -187,15 +160,3 @@ def prediction_feedback(*, prediction: Prediction, actual) -> Prediction:
     prediction.actual_at = timezone.now()
     prediction.save(update_fields=["actual", "actual_at"])
     return prediction
-
-
-def prediction_get(*, pk, user, also: tuple | list = ()) -> Prediction:
-    """A prediction the user may see (their own, or one of `also`; staff: any), else NotFound."""
-    qs = Prediction.objects.select_related("version", "version__model", "model")
-    if not getattr(user, "is_staff", False):
-        mine = Q(user_id=user.pk) if getattr(user, "is_authenticated", False) else Q(pk__in=[])
-        qs = qs.filter(mine | Q(pk__in=list(also)))
-    try:
-        return qs.get(pk=int(pk))
-    except (Prediction.DoesNotExist, ValueError, TypeError):
-        raise NotFound(f"no prediction {pk}") from None

@@ -1,10 +1,17 @@
-"""Where training jobs run. One small interface, so a Celery runner can replace the thread."""
+"""Where jobs run, and how a job row goes from queued to its end.
+
+A job's kind (`train`, later `retrain`, `batch`) names a function that its own module
+registers with `job_kind`; the runner looks it up by name and never imports those modules,
+which enqueue through `job_enqueue`. One small runner interface, so another runner
+(Celery, a worker process) can replace the thread.
+"""
 
 import contextlib
 import logging
 import os
 import socket
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
@@ -13,20 +20,68 @@ from django.db import close_old_connections, connections, transaction
 from django.utils import timezone
 
 from predictor.models import JobStatus, TrainingJob
+from predictor.services.errors import ServiceError
 
 log = logging.getLogger(__name__)
 
 RUNNER_ID = f"{socket.gethostname()}:{os.getpid()}"
 _local = threading.local()
+_KINDS: dict[str, Callable] = {}
+
+
+def job_kind(name: str):
+    """Register `fn(job, progress) -> ModelVersion | None` as the work of jobs of a kind."""
+
+    def register(fn):
+        _KINDS[name] = fn
+        return fn
+
+    return register
+
+
+def job_progress(job_id: int, value: float, message: str) -> None:
+    TrainingJob.objects.filter(pk=job_id).update(progress=round(value, 3), message=message)
+
+
+def job_execute(job_id: int) -> None:
+    """Run one queued job to the end; its row says how it went."""
+    claimed = TrainingJob.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
+        status=JobStatus.RUNNING, started_at=timezone.now(), progress=0.02, message="loading data"
+    )
+    if not claimed:
+        return
+    job = TrainingJob.objects.select_related("dataset", "created_by").get(pk=job_id)
+    try:
+        work = _KINDS[job.kind]
+        version = work(job, lambda value, message: job_progress(job_id, value, message))
+    except ServiceError as exc:
+        _finish(job_id, JobStatus.FAILED, error=exc.message)
+    except Exception as exc:  # a job must end with a status, whatever went wrong
+        log.exception("job %s failed", job_id)
+        _finish(job_id, JobStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
+    else:
+        _finish(job_id, JobStatus.SUCCEEDED, version=version)
+
+
+def _finish(job_id: int, status: str, *, error: str = "", version=None) -> None:
+    fields = {
+        "status": status,
+        "error": error[:5000],
+        "version": version,
+        "finished_at": timezone.now(),
+    }
+    if status == JobStatus.SUCCEEDED:
+        fields.update(progress=1.0, message="done")
+    else:
+        fields["message"] = "failed"
+    TrainingJob.objects.filter(pk=job_id).update(**fields)
 
 
 class EagerRunner:
     """Runs the job in the caller, before returning (commands, tests)."""
 
     def submit(self, job_id: int) -> None:
-        from predictor.services.training import job_run
-
-        job_run(job_id)
+        job_execute(job_id)
 
 
 class ThreadRunner:
@@ -40,11 +95,9 @@ class ThreadRunner:
 
     @staticmethod
     def _run(job_id: int) -> None:
-        from predictor.services.training import job_run
-
         close_old_connections()
         try:
-            job_run(job_id)
+            job_execute(job_id)
         finally:
             connections.close_all()
 

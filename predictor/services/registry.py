@@ -9,6 +9,7 @@ import sklearn
 from django.db import IntegrityError, transaction
 
 from predictor.models import ModelVersion, RegisteredModel, Stage, StageTransition, Task
+from predictor.services.artifacts import StoredArtifact
 from predictor.services.errors import Conflict, InvalidInput
 
 
@@ -44,8 +45,19 @@ def model_get_or_create(*, name: str, task: str, description: str = "") -> Regis
     return model
 
 
-def version_create(*, model: RegisteredModel, user=None, **fields) -> ModelVersion:
-    """Add the next version of a model; the first one goes straight to production."""
+def version_create(
+    *, model: RegisteredModel, stored: StoredArtifact, user=None, **fields
+) -> ModelVersion:
+    """Add the next version of a model, with its stored artifact and the library versions
+    of this process; the first version goes straight to production."""
+    fields = {
+        "artifact": stored.name,
+        "artifact_format": stored.format,
+        "sha256": stored.sha256,
+        "size_bytes": stored.size_bytes,
+        "library_versions": library_versions(),
+        **fields,
+    }
     for attempt in range(5):
         try:
             with transaction.atomic():

@@ -100,9 +100,12 @@ def reference_stats_from_frame(X: pd.DataFrame) -> dict:
 # --- requests ------------------------------------------------------------------------------
 
 
-def _row_error(row: int, message: str, feature: str | None = None) -> InvalidInput:
-    prefix = f"row {row}: " if row else ""
-    details = {"row": row} if row else {}
+def _row_error(row: int | str, message: str, feature: str | None = None) -> InvalidInput:
+    """An error for one row: `row` is its number (JSON bodies), "line N" (CSV), or 0."""
+    if isinstance(row, str):
+        prefix, details = f"{row}: ", {"line": int(row.removeprefix("line "))}
+    else:
+        prefix, details = (f"row {row}: ", {"row": row}) if row else ("", {})
     if feature is not None:
         details["feature"] = feature
     return InvalidInput(prefix + message, **details)
@@ -220,40 +223,47 @@ def _kind(value) -> str:
     return type(value).__name__
 
 
+def _check_count(count: int, max_rows: int) -> None:
+    if not count:
+        raise InvalidInput("empty batch: send at least one row")
+    if count > max_rows:
+        raise InvalidInput(f"too many rows: {count}, the limit is {max_rows} per request")
+
+
+def _clean_row(record: dict, schema: list[dict], row: int | str, warnings: list) -> dict:
+    """One record checked against the schema, its values coerced (InvalidInput if not)."""
+    known = {f["name"] for f in schema}
+    unknown = [k for k in record if k not in known]
+    if unknown:
+        names = ", ".join(f["name"] for f in schema)
+        raise _row_error(
+            row, f"unknown feature {unknown[0]!r}; the features are: {names}", str(unknown[0])
+        )
+    out = {}
+    for feature in schema:
+        name = feature["name"]
+        if name not in record:
+            raise _row_error(row, f"feature '{name}' is missing", name)
+        value = _coerce(record[name], feature, row)
+        if (
+            feature["type"] == CATEGORICAL
+            and value is not None
+            and feature.get("categories")
+            and value not in feature["categories"]
+        ):
+            where = row if isinstance(row, str) else f"row {row}"
+            warnings.append(
+                f"{where}: feature '{name}' has a category not seen in training: {value!r}"
+            )
+        out[name] = value
+    return out
+
+
 def rows_validate(*, schema: list[dict], records: list[dict], max_rows: int) -> ValidRows:
     """Check every record against the schema; coerce values; collect unseen categories."""
-    if not records:
-        raise InvalidInput("empty batch: send at least one row")
-    if len(records) > max_rows:
-        raise InvalidInput(f"too many rows: {len(records)}, the limit is {max_rows} per request")
-    names = [f["name"] for f in schema]
-    known = set(names)
-    clean, warnings = [], []
-    for i, record in enumerate(records, start=1):
-        unknown = [k for k in record if k not in known]
-        if unknown:
-            raise _row_error(
-                i,
-                f"unknown feature {unknown[0]!r}; the features are: {', '.join(names)}",
-                str(unknown[0]),
-            )
-        out = {}
-        for feature in schema:
-            name = feature["name"]
-            if name not in record:
-                raise _row_error(i, f"feature '{name}' is missing", name)
-            value = _coerce(record[name], feature, i)
-            if (
-                feature["type"] == CATEGORICAL
-                and value is not None
-                and feature.get("categories")
-                and value not in feature["categories"]
-            ):
-                warnings.append(
-                    f"row {i}: feature '{name}' has a category not seen in training: {value!r}"
-                )
-            out[name] = value
-        clean.append(out)
+    _check_count(len(records), max_rows)
+    warnings = []
+    clean = [_clean_row(record, schema, i, warnings) for i, record in enumerate(records, start=1)]
     return ValidRows(records=clean, warnings=warnings)
 
 
@@ -313,8 +323,17 @@ def value_from_text(text, feature: dict, row: int = 0):
     return text
 
 
-def records_from_csv(text: str, *, schema: list[dict]) -> list[dict]:
-    """Records from CSV text whose header names the features (extra columns are refused)."""
+def _lines_invalid(errors: list[str]) -> InvalidInput:
+    shown = errors[:MAX_REPORTED_ERRORS]
+    more = f" (and {len(errors) - len(shown)} more)" if len(errors) > len(shown) else ""
+    return InvalidInput(
+        f"{len(errors)} line(s) are not valid{more}: " + "; ".join(shown), errors=shown
+    )
+
+
+def rows_from_csv(text: str, *, schema: list[dict], max_rows: int) -> ValidRows:
+    """Validated rows of CSV text whose header names the features (extra columns are
+    refused); every bad line is reported by its number, not only the first, in one pass."""
     try:
         rows = list(csv.reader(io.StringIO(text)))
     except csv.Error as exc:
@@ -332,32 +351,20 @@ def records_from_csv(text: str, *, schema: list[dict]) -> list[dict]:
     if len(set(header)) != len(header):
         raise InvalidInput("the CSV header names a column twice")
     by_name = {f["name"]: f for f in schema}
-    records, errors = [], []
-    for line, row in enumerate(rows[1:], start=2):
-        if not any(cell.strip() for cell in row):
-            continue
+    lines = [(n, row) for n, row in enumerate(rows[1:], start=2) if any(c.strip() for c in row)]
+    _check_count(len(lines), max_rows)
+    records, errors, warnings = [], [], []
+    for line, row in lines:
         if len(row) != len(header):
             errors.append(f"line {line}: expected {len(header)} cells, got {len(row)}")
             continue
         try:
-            records.append({h: value_from_text(c, by_name[h]) for h, c in zip(header, row)})
+            record = {
+                h: value_from_text(c, by_name[h], f"line {line}") for h, c in zip(header, row)
+            }
+            records.append(_clean_row(record, schema, f"line {line}", warnings))
         except InvalidInput as exc:
-            errors.append(f"line {line}: {exc.message}")
+            errors.append(exc.message)
     if errors:
-        shown = errors[:MAX_REPORTED_ERRORS]
-        more = f" (and {len(errors) - len(shown)} more)" if len(errors) > len(shown) else ""
-        raise InvalidInput(
-            f"{len(errors)} line(s) are not valid{more}: " + "; ".join(shown), errors=shown
-        )
-    return records
-
-
-def rows_errors(*, schema: list[dict], records: list[dict], first_line: int = 1) -> list[str]:
-    """Every row's problem (not only the first), numbered from first_line."""
-    errors = []
-    for offset, record in enumerate(records):
-        try:
-            rows_validate(schema=schema, records=[record], max_rows=1)
-        except InvalidInput as exc:
-            errors.append(f"line {first_line + offset}: {exc.message.removeprefix('row 1: ')}")
-    return errors
+        raise _lines_invalid(errors)
+    return ValidRows(records=records, warnings=warnings)

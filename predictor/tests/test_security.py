@@ -19,8 +19,8 @@ from django.urls import reverse
 
 from predictor.models import ModelVersion, Prediction, Stage
 from predictor.services import artifacts, registry, trusted_types
+from predictor.tests import skops_payloads
 
-from . import skops_payloads
 from .conftest import client_for, train
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -107,9 +107,9 @@ def test_every_shipped_name_is_a_class_not_a_function():
 
 
 def test_extra_types_add_exact_names(settings):
-    settings.SKOPS_TRUSTED_TYPES_EXTRA = ["predictor.tests.test_admin.Sneaky"]
-    assert trusted_types.refused_types(["predictor.tests.test_admin.Sneaky"]) == []
-    assert trusted_types.refused_types(["predictor.tests.test_admin.Other"]) != []
+    settings.SKOPS_TRUSTED_TYPES_EXTRA = ["predictor.tests.admin.test_admin.Sneaky"]
+    assert trusted_types.refused_types(["predictor.tests.admin.test_admin.Sneaky"]) == []
+    assert trusted_types.refused_types(["predictor.tests.admin.test_admin.Other"]) != []
 
 
 def _settings_error(**env):
@@ -139,14 +139,11 @@ def _stored_skops_version(iris_version, data: bytes):
     stored = artifacts.artifact_store_bytes(data=data, fmt="skops")
     return registry.version_create(
         model=iris_version.model,
+        stored=stored,
         algorithm="imported:Pipeline",
         schema=iris_version.schema,
         target_name="species",
         classes=iris_version.classes,
-        artifact=stored.name,
-        artifact_format="skops",
-        sha256=stored.sha256,
-        size_bytes=stored.size_bytes,
     )
 
 

@@ -1,0 +1,96 @@
+"""Training jobs: start one through the shared validation; ended jobs are read-only."""
+
+from django import forms
+from django.contrib import admin
+from django.utils.html import format_html
+
+from predictor.models import TrainingJob
+from predictor.services import training
+from predictor.services.errors import ServiceError
+
+
+class TrainingJobForm(forms.ModelForm):
+    params = forms.JSONField(required=False, initial=dict, help_text='e.g. {"n_estimators": 200}')
+    search_space = forms.JSONField(
+        required=False, help_text='optional, e.g. {"max_depth": [3, 5, null]}'
+    )
+
+    class Meta:
+        model = TrainingJob
+        fields = [
+            "dataset",
+            "model_name",
+            "algorithm",
+            "target",
+            "task",
+            "params",
+            "search_space",
+            "test_size",
+            "cv",
+            "random_state",
+        ]
+        widgets = {"algorithm": forms.Select(choices=[(a, a) for a in training.ALGORITHMS])}
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        try:
+            training.training_request_validate(**self.request_kwargs())
+        except ServiceError as exc:
+            field = exc.details.get("field")
+            field = {"model": "model_name"}.get(field, field)
+            raise forms.ValidationError({field if field in self.fields else "__all__": exc.message})
+        return data
+
+    def request_kwargs(self) -> dict:
+        d = self.cleaned_data
+        return {
+            "dataset": d["dataset"],
+            "model_name": d["model_name"],
+            "algorithm": d["algorithm"],
+            "params": d.get("params") or {},
+            "search_space": d.get("search_space") or None,
+            "test_size": d["test_size"],
+            "cv": d["cv"],
+            "random_state": d.get("random_state"),
+            "task": d.get("task") or None,
+            "target": d.get("target") or None,
+        }
+
+
+@admin.register(TrainingJob)
+class TrainingJobAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "model_name",
+        "algorithm",
+        "dataset",
+        "status",
+        "progress_display",
+        "created_by",
+        "created_at",
+    ]
+    list_filter = ["status", "algorithm"]
+    search_fields = ["model_name", "error"]
+    list_select_related = ["dataset", "created_by"]
+    form = TrainingJobForm
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        return [f.name for f in TrainingJob._meta.fields]
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request, obj)
+
+    @admin.display(description="progress")
+    def progress_display(self, obj):
+        return format_html(
+            '<progress value="{}" max="1"></progress> {}%', obj.progress, round(obj.progress * 100)
+        )
+
+    def save_model(self, request, obj, form, change):
+        job = training.job_create(user=request.user, **form.request_kwargs())
+        obj.pk = job.pk
+        obj.refresh_from_db()

@@ -1,0 +1,32 @@
+"""Datasets: upload a CSV and read what was inferred from it (staff)."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, permissions, status, viewsets
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
+
+from predictor import selectors
+from predictor.api import serializers as s
+from predictor.services import datasets
+
+
+class DatasetViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """Uploaded datasets with their inferred columns (staff)."""
+
+    def get_queryset(self):
+        return selectors.datasets()
+
+    serializer_class = s.DatasetSerializer
+    permission_classes = [permissions.IsAdminUser]
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(
+        request={"multipart/form-data": s.DatasetUploadSerializer},
+        responses={201: s.DatasetSerializer, 400: s.ErrorSerializer, 413: s.ErrorSerializer},
+    )
+    def create(self, request, *args, **kwargs):
+        """Upload a CSV (multipart: name, file, optional target, default the last column)."""
+        upload = s.DatasetUploadSerializer(data=request.data)
+        upload.is_valid(raise_exception=True)
+        dataset = datasets.dataset_create(user=request.user, **upload.validated_data)
+        return Response(s.DatasetSerializer(dataset).data, status=status.HTTP_201_CREATED)

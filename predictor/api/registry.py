@@ -1,0 +1,98 @@
+"""Registered models and their versions: read, predict, promote."""
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import permissions, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
+from rest_framework.response import Response
+
+from predictor import selectors
+from predictor.api import serializers as s
+from predictor.api.parsers import CSVParser, SafeJSONParser
+from predictor.api.predict import PREDICT_SCHEMA, predict_response
+from predictor.models import ModelVersion, RegisteredModel
+from predictor.services import registry, routing
+
+
+class RegisteredModelViewSet(viewsets.ReadOnlyModelViewSet):
+    """Registered models the caller may use; `predict` serves the production version."""
+
+    lookup_field = "name"
+    lookup_value_regex = "[^/]+"
+    permission_classes = [permissions.AllowAny]
+    pagination_class = None
+
+    def get_queryset(self):
+        return selectors.models_visible_to(self.request.user)
+
+    def get_serializer_class(self):
+        return (
+            s.RegisteredModelDetailSerializer
+            if self.action == "retrieve"
+            else s.RegisteredModelSerializer
+        )
+
+    def get_object(self):
+        return selectors.model_with_production(name=self.kwargs["name"], user=self.request.user)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("version", int, description="A version number (default: production).")
+        ],
+        **PREDICT_SCHEMA,
+    )
+    @action(detail=True, methods=["post"], parser_classes=[SafeJSONParser, CSVParser])
+    def predict(self, request, name=None):
+        """Predict with the production version, or `?version=N`."""
+        return predict_response(request, name, request.query_params.get("version"))
+
+
+class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):
+    """Versions of one model, newest first; `predict` with one; `promote` it (staff)."""
+
+    lookup_field = "version"
+    lookup_value_regex = r"[0-9]+"
+    permission_classes = [permissions.AllowAny]
+    pagination_class = None
+
+    def _model(self) -> RegisteredModel:
+        return routing.model_get(name=self.kwargs["model_name"], user=self.request.user)
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return ModelVersion.objects.none()
+        return selectors.model_versions(self._model())
+
+    def get_object(self):
+        version = self.get_queryset().filter(version=self.kwargs["version"]).first()
+        if version is None:
+            raise NotFound(
+                f"model {self.kwargs['model_name']!r} has no version {self.kwargs['version']}"
+            )
+        return version
+
+    def get_serializer_class(self):
+        return (
+            s.ModelVersionDetailSerializer
+            if self.action == "retrieve"
+            else s.ModelVersionSerializer
+        )
+
+    @extend_schema(**PREDICT_SCHEMA)
+    @action(detail=True, methods=["post"], parser_classes=[SafeJSONParser, CSVParser])
+    def predict(self, request, model_name=None, version=None):
+        """Predict with this exact version."""
+        return predict_response(request, model_name, version)
+
+    @extend_schema(
+        request=s.PromoteSerializer,
+        responses={200: s.ModelVersionSerializer, 400: s.ErrorSerializer, 409: s.ErrorSerializer},
+    )
+    @action(detail=True, methods=["post"], permission_classes=[permissions.IsAdminUser])
+    def promote(self, request, model_name=None, version=None):
+        """Move the version to a stage; to production archives the previous one (staff)."""
+        body = s.PromoteSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        target = self.get_object()
+        updated = registry.version_promote(version=target, user=request.user, **body.validated_data)
+        return Response(s.ModelVersionSerializer(updated).data)

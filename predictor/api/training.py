@@ -1,0 +1,33 @@
+"""Training jobs: start one, follow it (staff)."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, permissions, status, viewsets
+from rest_framework.response import Response
+
+from predictor import selectors
+from predictor.api import serializers as s
+from predictor.services import training
+
+
+class TrainingJobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """Training jobs: start one (202) and poll its status and progress (staff)."""
+
+    def get_queryset(self):
+        return selectors.training_jobs()
+
+    serializer_class = s.TrainingJobSerializer
+    permission_classes = [permissions.IsAdminUser]
+
+    @extend_schema(
+        request=s.TrainingRequestSerializer,
+        responses={202: s.TrainingJobSerializer, 400: s.ErrorSerializer},
+    )
+    def create(self, request, *args, **kwargs):
+        """Start training; answers 202 with the queued job."""
+        body = s.TrainingRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = dict(body.validated_data)
+        job = training.job_create(
+            dataset=data.pop("dataset"), model_name=data.pop("model"), user=request.user, **data
+        )
+        return Response(s.TrainingJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)

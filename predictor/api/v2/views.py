@@ -1,0 +1,121 @@
+"""Open Inference Protocol (KServe V2) REST endpoints under /v2/. Errors: {"error": "…"}."""
+
+from django.db import connection
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import permissions, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from predictor.api.errors import exception_handler
+from predictor.api.parsers import AnyAsJSONParser, SafeJSONParser
+from predictor.api.v2 import codec
+from predictor.services import routing, runtime
+from predictor.services.errors import InvalidInput, VersionUnavailable
+
+SERVER = {"name": "mlsite", "version": "1.0.0", "extensions": ["model_repository_metadata"]}
+
+
+def _as_error(response):
+    data = response.data
+    if isinstance(data, dict) and "detail" in data:
+        message = str(data["detail"])
+    elif isinstance(data, dict):
+        message = "; ".join(f"{k}: {v}" for k, v in data.items())
+    else:
+        message = str(data)
+    response.data = {"error": message}
+    return response
+
+
+class V2View(APIView):
+    permission_classes = [permissions.AllowAny]
+    parser_classes = [SafeJSONParser, AnyAsJSONParser]
+
+    def get_exception_handler(self):
+        return lambda exc, context: _as_error(exception_handler(exc, context))
+
+    def version_for(self, request, name, version=None):
+        return routing.version_for(model_name=name, user=request.user, version=version)
+
+
+@extend_schema(tags=["v2"], responses={200: OpenApiTypes.OBJECT})
+class ServerLive(V2View):
+    """Server liveness."""
+
+    def get(self, request):
+        return Response({"live": True})
+
+
+@extend_schema(tags=["v2"], responses={200: OpenApiTypes.OBJECT})
+class ServerReady(V2View):
+    """Server readiness: the database answers."""
+
+    def get(self, request):
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+        except Exception:  # any database failure means not ready
+            return Response(
+                {"error": "database unavailable"}, status=status.HTTP_503_SERVICE_UNAVAILABLE
+            )
+        return Response({"ready": True})
+
+
+@extend_schema(tags=["v2"], responses={200: OpenApiTypes.OBJECT})
+class ServerMetadata(V2View):
+    """Server metadata."""
+
+    def get(self, request):
+        return Response(SERVER)
+
+
+@extend_schema(tags=["v2"], responses={200: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT})
+class ModelMetadata(V2View):
+    """Model (or model version) metadata: one input per feature, outputs predict[_proba]."""
+
+    def get(self, request, name, version=None):
+        found = self.version_for(request, name, version)
+        numbers = list(found.model.versions.order_by("version").values_list("version", flat=True))
+        return Response(codec.model_metadata(found, numbers))
+
+
+@extend_schema(tags=["v2"], responses={200: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT})
+class ModelReady(V2View):
+    """Model readiness: the version exists and its artifact loads (hash-checked)."""
+
+    def get(self, request, name, version=None):
+        found = self.version_for(request, name, version)
+        body = {"name": found.model.name, "version": str(found.version), "ready": True}
+        try:
+            runtime.runtime_for(found)
+        except VersionUnavailable as exc:
+            # Not ready is an answer, not a server error: 400 as Triton answers it.
+            body.update(ready=False, error=exc.message)
+            return Response(body, status=status.HTTP_400_BAD_REQUEST)
+        return Response(body)
+
+
+@extend_schema(
+    tags=["v2"],
+    request=OpenApiTypes.OBJECT,
+    responses={200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT},
+)
+class ModelInfer(V2View):
+    """Inference: tensors by feature name, or one 2-D tensor; outputs predict, predict_proba."""
+
+    def post(self, request, name, version=None):
+        found = self.version_for(request, name, version)
+        if "Inference-Header-Content-Length" in request.headers:
+            raise InvalidInput(
+                "binary tensor data is not supported; send JSON data (binary_data=False)"
+            )
+        body = codec.infer(
+            version=found, body=request.data, user=request.user, request_id=request.request_id
+        )
+        return Response(body)
+
+
+@extend_schema(exclude=True)
+class ServerMetadataNoSlash(ServerMetadata):
+    """GET /v2 (what tritonclient asks for), the same as /v2/."""

@@ -1,0 +1,102 @@
+"""A loaded version that predicts: the one place that turns an artifact into a callable.
+
+`runtime_for(version)` gives a runtime whose `predict(records)` returns the labels (or
+values) and the class probabilities of a batch of validated records in one pass over the
+preprocessing. Inference, batch scoring, explanations and import verification all come
+through here. The scikit-learn pipeline stays the source of truth (`pipeline_for`).
+
+Cache: loaded artifacts are kept per process by their sha256 (`artifacts`); a version's
+artifact never changes, so nothing invalidates an entry; `artifacts.cache_clear()` resets
+it for tests.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from predictor.models import ModelVersion, Task
+from predictor.services import artifacts
+from predictor.services.errors import ArtifactIntegrityError, VersionUnavailable
+from predictor.services.schema import frame_from_records
+
+
+@dataclass
+class Output:
+    predictions: list
+    probabilities: list[dict] | None
+
+
+def _native(value):
+    return value.item() if isinstance(value, np.generic) else value
+
+
+class SklearnRuntime:
+    """A fitted scikit-learn pipeline (or bare estimator) over the version's schema."""
+
+    kind = "sklearn"
+
+    def __init__(self, model, *, schema: list[dict], task: str):
+        self.model = model
+        self.schema = schema
+        self.task = task
+        self.has_probabilities = task == Task.CLASSIFICATION and hasattr(model, "predict_proba")
+
+    def predict(self, records: list[dict]) -> Output:
+        frame = frame_from_records(schema=self.schema, records=records)
+        steps = getattr(self.model, "steps", None)
+        if steps and len(steps) > 1:
+            # Preprocess once; the estimator then gives labels and probabilities.
+            features, estimator = self.model[:-1].transform(frame), steps[-1][1]
+        else:
+            features, estimator = frame, self.model
+        predicted = [_native(v) for v in estimator.predict(features)]
+        if not self.has_probabilities:
+            if self.task == Task.REGRESSION:
+                predicted = [float(v) for v in predicted]
+            return Output(predictions=predicted, probabilities=None)
+        classes = [str(_native(c)) for c in estimator.classes_]
+        proba = estimator.predict_proba(features)
+        probabilities = [{c: round(float(p), 6) for c, p in zip(classes, row)} for row in proba]
+        return Output(predictions=predicted, probabilities=probabilities)
+
+
+def runtime_of(model, *, schema: list[dict], task: str) -> SklearnRuntime:
+    """A runtime around a model in hand (import verification, before it is stored)."""
+    return SklearnRuntime(model, schema=schema, task=task)
+
+
+def pipeline_for(version: ModelVersion):
+    """The fitted pipeline of a version (hash-checked, allow-listed, cached per process).
+
+    A version whose artifact cannot be loaded raises VersionUnavailable (503), naming the
+    model, the version and the fault; other versions are not affected.
+    """
+    try:
+        return artifacts.artifact_load(
+            name=version.artifact, sha256=version.sha256, fmt=version.artifact_format
+        )
+    except ArtifactIntegrityError as exc:
+        raise VersionUnavailable(
+            f"model {version.model.name!r} version {version.version} cannot serve: {exc.message}",
+            model=version.model.name,
+            version=version.version,
+            fault=exc.fault,
+        ) from None
+
+
+def runtime_for(version: ModelVersion) -> SklearnRuntime:
+    """The runtime that serves a version (VersionUnavailable when it cannot load)."""
+    return SklearnRuntime(pipeline_for(version), schema=version.schema, task=version.model.task)
+
+
+def versions_unloadable(versions) -> list[tuple[ModelVersion, str, str]]:
+    """(version, fault, message) for each version whose artifact would not load now."""
+    broken = []
+    for version in versions:
+        try:
+            artifacts.artifact_verify(
+                name=version.artifact, sha256=version.sha256, fmt=version.artifact_format
+            )
+        except ArtifactIntegrityError as exc:
+            broken.append((version, exc.fault, exc.message))
+    return broken

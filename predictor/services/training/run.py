@@ -1,0 +1,76 @@
+"""Training as a job: validate and queue a request; the runner fits it into a new version."""
+
+from predictor.models import Dataset, TrainingJob
+from predictor.services import artifacts, jobs, registry
+from predictor.services.access import is_authenticated
+from predictor.services.training.fit import fit
+from predictor.services.training.validate import CleanRequest, training_request_validate
+
+# The fields of a training request that a job row keeps, by the same names.
+REQUEST_FIELDS = (
+    "model_name",
+    "task",
+    "target",
+    "algorithm",
+    "params",
+    "search_space",
+    "test_size",
+    "cv",
+    "random_state",
+)
+
+
+def train_version(req: CleanRequest, *, user=None, progress=None):
+    """Fit, store the artifact, and register the new version."""
+    progress = progress or (lambda value, message: None)
+    fitted = fit(req, progress)
+    progress(0.95, "saving the artifact")
+    stored = artifacts.artifact_save(obj=fitted.pipeline)
+    model = registry.model_get_or_create(name=req.model_name, task=req.task)
+    return registry.version_create(
+        model=model,
+        stored=stored,
+        user=user,
+        algorithm=req.algorithm,
+        params=fitted.params,
+        schema=fitted.schema,
+        target_name=req.target,
+        classes=fitted.classes,
+        metrics=fitted.metrics,
+        dataset=req.dataset,
+        reference_stats=fitted.reference_stats,
+    )
+
+
+def job_create(*, dataset: Dataset, user=None, **request) -> TrainingJob:
+    """Validate a training request, record it as a queued job and hand it to the runner."""
+    req = training_request_validate(dataset=dataset, **request)
+    job = TrainingJob.objects.create(
+        kind="train",
+        dataset=dataset,
+        created_by=user if is_authenticated(user) else None,
+        **{name: getattr(req, name) for name in REQUEST_FIELDS},
+    )
+    jobs.job_enqueue(job)
+    job.refresh_from_db()
+    return job
+
+
+@jobs.job_kind("train")
+def train_job(job: TrainingJob, progress):
+    """The work of a `train` job: validate its request again (the data may have changed)
+    and fit it into a new version."""
+    request = {name: getattr(job, name) for name in REQUEST_FIELDS}
+    req = training_request_validate(
+        dataset=job.dataset,
+        **{**request, "task": job.task or None, "target": job.target or None},
+    )
+    return train_version(req, user=job.created_by, progress=progress)
+
+
+def train_now(*, dataset: Dataset, user=None, **request) -> TrainingJob:
+    """Train synchronously (commands, the demo): returns the ended job."""
+    with jobs.eager():
+        job = job_create(dataset=dataset, user=user, **request)
+    job.refresh_from_db()
+    return job

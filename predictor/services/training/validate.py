@@ -1,0 +1,178 @@
+"""One validation of a training request, shared by the API, the train page, the admin and
+the `train` command: everything that can be checked before fitting."""
+
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+from predictor.models import Dataset, slug_validator
+from predictor.services import registry
+from predictor.services.datasets import dataset_frame, infer_task
+from predictor.services.errors import InvalidInput
+from predictor.services.schema import column_is_numeric
+from predictor.services.training.algorithms import (
+    RANDOM_STATE_MAX,
+    C,
+    R,
+    estimator_for,
+    params_check,
+)
+
+MAX_SEARCH_CANDIDATES = 200
+MAX_CV = 20
+
+
+@dataclass
+class CleanRequest:
+    dataset: Dataset
+    frame: pd.DataFrame
+    model_name: str
+    task: str
+    target: str
+    algorithm: str
+    params: dict
+    search_space: dict | None
+    test_size: float
+    cv: int
+    random_state: int | None
+
+
+def training_request_validate(
+    *,
+    dataset: Dataset,
+    model_name: str,
+    algorithm: str,
+    params: dict | None = None,
+    search_space: dict | None = None,
+    test_size: float = 0.2,
+    cv: int = 5,
+    random_state: int | None = 0,
+    task: str | None = None,
+    target: str | None = None,
+) -> CleanRequest:
+    """Check everything about a training request that can be checked before fitting."""
+    _check_model_name(model_name)
+    _check_split(test_size, cv)
+    _check_random_state(random_state)
+    frame, target = _target_frame(dataset, target)
+    task = _task(frame, target, task, model_name)
+    estimator = estimator_for(algorithm=algorithm, task=task)
+    params = params or {}
+    params_check(estimator, algorithm, params)
+    _check_search_space(estimator, algorithm, search_space)
+    if task == C:
+        _check_classes(frame[target], target, test_size, cv or (3 if search_space else 0))
+    return CleanRequest(
+        dataset=dataset,
+        frame=frame.reset_index(drop=True),
+        model_name=model_name,
+        task=task,
+        target=target,
+        algorithm=algorithm,
+        params=params,
+        search_space=search_space or None,
+        test_size=float(test_size),
+        cv=cv,
+        random_state=random_state,
+    )
+
+
+def _check_model_name(model_name) -> None:
+    try:
+        slug_validator(model_name or "")
+    except Exception:
+        raise InvalidInput(
+            f"invalid model name {model_name!r}: use lowercase letters, digits, '-' and '_'",
+            field="model",
+        ) from None
+
+
+def _check_split(test_size, cv) -> None:
+    if isinstance(test_size, bool) or not isinstance(test_size, (int, float)):
+        raise InvalidInput("test_size must be a number between 0.05 and 0.5", field="test_size")
+    if not 0.05 <= float(test_size) <= 0.5:
+        raise InvalidInput(
+            f"test_size must be between 0.05 and 0.5, got {test_size}", field="test_size"
+        )
+    if isinstance(cv, bool) or not isinstance(cv, int) or not (cv == 0 or 2 <= cv <= MAX_CV):
+        raise InvalidInput(
+            f"cv must be 0 (no cross-validation) or a whole number from 2 to {MAX_CV}, got {cv!r}",
+            field="cv",
+        )
+
+
+def _check_random_state(random_state) -> None:
+    if random_state is not None and (
+        isinstance(random_state, bool)
+        or not isinstance(random_state, int)
+        or not 0 <= random_state <= RANDOM_STATE_MAX
+    ):
+        raise InvalidInput(
+            f"random_state must be a whole number from 0 to {RANDOM_STATE_MAX} (2**32 - 1)",
+            field="random_state",
+        )
+
+
+def _target_frame(dataset: Dataset, target: str | None) -> tuple[pd.DataFrame, str]:
+    """The dataset's rows that have a target value, and the target's name."""
+    frame = dataset_frame(dataset)
+    target = target or dataset.target
+    if target not in frame.columns:
+        raise InvalidInput(
+            f"the target column {target!r} is not in dataset {dataset.name!r}; its columns are: "
+            + ", ".join(frame.columns),
+            field="target",
+        )
+    return frame[frame[target].notna()], target
+
+
+def _task(frame: pd.DataFrame, target: str, task: str | None, model_name: str) -> str:
+    """The task asked for, or the one the target suggests; it must fit the model's."""
+    task = task or infer_task(frame[target])
+    registry.model_check_task(name=model_name, task=task)
+    if task == R and not column_is_numeric(frame[target]):
+        raise InvalidInput(
+            f"target {target!r} is not numeric, so it cannot be a regression target", field="task"
+        )
+    return task
+
+
+def _check_search_space(estimator, algorithm: str, search_space) -> None:
+    """Every candidate of a search passes the same checks as `params`, and not too many."""
+    if not search_space:
+        return
+    if not isinstance(search_space, dict):
+        raise InvalidInput("search_space must be an object of parameter → list of values")
+    for key, values in search_space.items():
+        if not isinstance(values, list) or not values:
+            raise InvalidInput(
+                f"search_space[{key!r}] must be a non-empty list of values",
+                field="search_space",
+            )
+        for value in values:
+            params_check(estimator, algorithm, {key: value}, where="search_space")
+    candidates = math.prod(len(v) for v in search_space.values())
+    if candidates > MAX_SEARCH_CANDIDATES:
+        raise InvalidInput(
+            f"search_space has {candidates} combinations; the limit is {MAX_SEARCH_CANDIDATES}",
+            field="search_space",
+        )
+
+
+def _check_classes(y: pd.Series, target: str, test_size, folds: int) -> None:
+    """Two classes at least, each with enough rows for the split and the folds."""
+    counts = y.astype(str).value_counts()
+    if len(counts) < 2:
+        raise InvalidInput(
+            f"target {target!r} has a single class ({counts.index[0]!r}): "
+            "classification needs at least two",
+            field="target",
+        )
+    needed = max(2, math.ceil(folds / (1 - float(test_size))))
+    if counts.min() < needed:
+        raise InvalidInput(
+            f"class {counts.idxmin()!r} of target {target!r} has {counts.min()} rows; "
+            f"with test_size={test_size} and cv={folds} each class needs at least {needed}",
+            field="target",
+        )

@@ -1,0 +1,286 @@
+import re
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from predictor.models import Dataset, Prediction, TrainingJob
+
+from ..conftest import csv_bytes, iris_frame, train
+
+SETOSA = {"sepal_length": "5.1", "sepal_width": "3.5", "petal_length": "1.4", "petal_width": "0.2"}
+HEADER = "sepal_length,sepal_width,petal_length,petal_width"
+
+
+def upload_batch(client, body: bytes):
+    return client.post(
+        "/models/iris/batch/", {"file": SimpleUploadedFile("x.csv", body), "version": 1}
+    )
+
+
+@pytest.fixture
+def secret_version(iris_dataset):
+    return train(
+        iris_dataset, model="secret", algorithm="random_forest", params={"n_estimators": 10}
+    )
+
+
+def test_home_lists_what_the_visitor_may_use(iris_version, secret_version, client, alice):
+    page = client.get("/").content.decode()
+    assert "iris" in page and "secret" not in page and "accuracy" in page
+    client.force_login(alice)
+    page = client.get("/").content.decode()
+    assert "secret" in page and "Log out" in page
+
+
+def test_model_page_shows_versions_schema_importance_and_form(iris_version, client):
+    response = client.get("/models/iris/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    for text in [
+        "Versions",
+        "Input schema",
+        "What drives version 1",
+        "Confusion matrix",
+        'name="sepal_length"',
+        "training range 4.3 to 7.9",
+        "Fill with a typical example",
+        "csrfmiddlewaretoken",
+    ]:
+        assert text in page, text
+    assert re.search(r'class="bar" style="width: 100\.0%"', page)
+    assert re.search(r'<span class="bar-label">petal_(width|length)</span>', page)
+
+
+def test_predict_through_the_form(iris_version, client, alice):
+    client.force_login(alice)
+    response = client.post("/models/iris/", {**SETOSA, "version": 1})
+    assert response.status_code == 302
+    prediction = Prediction.objects.get()
+    assert prediction.source == "web" and prediction.user == alice and prediction.output == "setosa"
+    assert prediction.inputs == {k: float(v) for k, v in SETOSA.items()}
+    page = client.get(response["Location"]).content.decode()
+    assert 'id="predicted">setosa<' in page and "Class probabilities" in page
+
+
+def test_form_errors_stand_next_to_their_field_and_store_nothing(iris_version, client):
+    for value, message in [
+        ("abc", "must be a number"),
+        ("1e999", "must be a finite number"),
+        ("nan", "must be a number"),
+    ]:
+        response = client.post("/models/iris/", {**SETOSA, "petal_width": value, "version": 1})
+        assert response.status_code == 400
+        page = response.content.decode()
+        field = page[page.index('for="id_petal_width"') :]
+        field = field[: field.index("</div>\n</div>") if "</div>\n</div>" in field else 800]
+        assert message in field, (value, field)
+    assert Prediction.objects.count() == 0
+
+
+def test_blank_numbers_are_imputed(iris_version, client):
+    response = client.post("/models/iris/", {**SETOSA, "petal_width": "", "version": 1})
+    assert response.status_code == 302
+    assert Prediction.objects.get().inputs["petal_width"] is None
+
+
+def test_anonymous_visitor_sees_own_result_only(iris_version, client, alice, bob):
+    response = client.post("/models/iris/", {**SETOSA, "version": 1})
+    url = response["Location"]
+    assert client.get(url).status_code == 200
+    from django.test import Client
+
+    other = Client()
+    other.force_login(bob)
+    assert other.get(url).status_code == 404
+
+
+def test_private_model_needs_login(secret_version, client):
+    response = client.get("/models/secret/")
+    assert response.status_code == 302 and "/login/" in response["Location"]
+    assert client.get("/models/nothing/").status_code == 404
+
+
+def test_example_fill_without_javascript(iris_version, client):
+    page = client.get("/models/iris/?example=1").content.decode()
+    assert re.search(r'name="sepal_length" value="5\.8', page)
+
+
+def test_feedback_form(iris_version, client, alice):
+    client.force_login(alice)
+    client.post("/models/iris/", {**SETOSA, "version": 1})
+    prediction = Prediction.objects.get()
+    url = f"/predictions/{prediction.pk}/"
+    assert client.post(url, {"actual": "rose"}).status_code == 400
+    response = client.post(url, {"actual": "versicolor"})
+    assert response.status_code == 302
+    prediction.refresh_from_db()
+    assert prediction.actual == "versicolor"
+    assert "the answer was stored" in client.get(response["Location"]).content.decode()
+
+
+def test_history_filters_charts_and_pagination(iris_version, client, alice, bob):
+    client.force_login(alice)
+    for _ in range(3):
+        client.post("/models/iris/", {**SETOSA, "version": 1})
+    Prediction.objects.create(
+        model=iris_version.model, version=iris_version, inputs={}, output="virginica", user=bob
+    )
+    page = client.get("/history/").content.decode()
+    assert page.count('href="/predictions/') == 3
+    assert "Predictions per day" in page and "Distribution of predicted classes" in page
+    assert client.get("/history/?source=batch").content.decode().count('href="/predictions/') == 0
+    assert client.get("/history/?since=not-a-date").status_code == 400
+    today = Prediction.objects.first().created_at.date().isoformat()
+    assert client.get(f"/history/?since={today}").content.decode().count('href="/predictions/') == 3
+    assert (
+        client.get("/history/?until=2000-01-01").content.decode().count('href="/predictions/') == 0
+    )
+    client.logout()
+    assert client.get("/history/").status_code == 302
+
+
+def test_batch_scoring_round_trip(iris_version, client, alice):
+    client.force_login(alice)
+    body = f"{HEADER}\n5.1,3.5,1.4,0.2\n6.7,3.1,4.4,1.4\n6.3,3.3,6.0,2.5\n".encode()
+    response = upload_batch(client, body)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "3 rows scored" in page
+    link = re.search(r'id="download" href="([^"]+)"', page).group(1)
+    csv_text = client.get(link).content.decode()
+    lines = csv_text.splitlines()
+    assert (
+        lines[0]
+        == HEADER + ",prediction,probability_setosa,probability_versicolor,probability_virginica"
+    )
+    assert [line.split(",")[4] for line in lines[1:]] == ["setosa", "versicolor", "virginica"]
+    assert Prediction.objects.filter(source="batch").count() == 3
+
+
+def test_batch_rejects_bad_rows_by_line_and_stores_nothing(iris_version, client, alice):
+    client.force_login(alice)
+    body = f"{HEADER}\n5.1,3.5,1.4,0.2\n5.1,abc,1.4,0.2\n5.1,3.5,1.4,1e999\n".encode()
+    response = upload_batch(client, body)
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "line 3: feature &#x27;sepal_width&#x27; must be a number" in page
+    assert "line 4: feature &#x27;petal_width&#x27; must be a finite number" in page
+    response = upload_batch(client, b"a,b\n1,2\n")
+    assert "unknown column" in response.content.decode()
+    assert Prediction.objects.count() == 0
+
+
+def test_batch_download_is_private(iris_version, client, alice, bob):
+    client.force_login(alice)
+    body = f"{HEADER}\n5.1,3.5,1.4,0.2\n".encode()
+    page = upload_batch(client, body).content.decode()
+    link = re.search(r'id="download" href="([^"]+)"', page).group(1)
+    client.force_login(bob)
+    assert client.get(link).status_code == 404
+
+
+def test_staff_pages_redirect_or_forbid(client, alice):
+    assert client.get("/train/").status_code == 302
+    client.force_login(alice)
+    assert client.get("/train/").status_code == 403
+    assert client.get("/jobs/1/").status_code == 403
+
+
+def test_train_page_uploads_and_trains(client, staff):
+    client.force_login(staff)
+    assert client.get("/train/").status_code == 200
+    upload = SimpleUploadedFile("iris.csv", csv_bytes(iris_frame()))
+    response = client.post(
+        "/train/", {"upload-name": "flowers", "upload-file": upload, "upload-target": ""}
+    )
+    assert response.status_code == 302
+    dataset = Dataset.objects.get(name="flowers")
+    page = client.get(response["Location"]).content.decode()
+    assert '<option value="species" selected>' in page
+    response = client.post(
+        "/train/",
+        {
+            "dataset": dataset.pk,
+            "target": "species",
+            "model": "flowers",
+            "algorithm": "random_forest",
+            "param_n_estimators": "15",
+            "param_max_depth": "3",
+            "param_C": "7",
+            "test_size": "0.2",
+            "cv": "3",
+        },
+    )
+    assert response.status_code == 302
+    job = TrainingJob.objects.get()
+    assert job.params == {"n_estimators": 15, "max_depth": 3}
+    page = client.get(response["Location"]).content.decode()
+    assert "succeeded" in page and "flowers v1" in page and "accuracy" in page
+
+
+def test_train_page_shows_errors(client, staff, iris_dataset):
+    client.force_login(staff)
+    response = client.post(
+        "/train/",
+        {
+            "dataset": iris_dataset.pk,
+            "target": "species",
+            "model": "x",
+            "algorithm": "random_forest",
+            "param_n_estimators": "-4",
+            "test_size": "0.2",
+            "cv": "3",
+        },
+    )
+    assert response.status_code == 400 and "n_estimators" in response.content.decode()
+    bad = SimpleUploadedFile("bad.csv", b"a,a\n1,2\n")
+    response = client.post("/train/", {"upload-name": "bad", "upload-file": bad})
+    assert response.status_code == 400 and "appears twice" in response.content.decode()
+    assert TrainingJob.objects.count() == 0 and Dataset.objects.count() == 1
+
+
+def test_job_page_without_javascript_refreshes(client, staff, iris_dataset):
+    job = TrainingJob.objects.create(
+        dataset=iris_dataset, model_name="x", algorithm="knn", progress=0.4
+    )
+    client.force_login(staff)
+    page = client.get(f"/jobs/{job.pk}/").content.decode()
+    assert '<noscript><meta http-equiv="refresh" content="2"></noscript>' in page
+    assert 'value="0.4"' in page
+
+
+def test_login_and_logout(client, alice):
+    response = client.post("/login/", {"username": "alice", "password": "pw-alice-123"})
+    assert response.status_code == 302
+    assert "alice" in client.get("/").content.decode()
+    assert client.post("/logout/").status_code == 302
+    assert client.post("/login/", {"username": "alice", "password": "wrong"}).status_code == 200
+
+
+def test_csrf_is_enforced(iris_version, alice):
+    from django.test import Client
+
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(alice)
+    assert strict.post("/models/iris/", {**SETOSA, "version": 1}).status_code == 403
+    assert Prediction.objects.count() == 0
+
+
+def test_unknown_page_is_html_404(client, db):
+    response = client.get("/no-such-page/")
+    assert response.status_code == 404 and b"Not found" in response.content
+
+
+def test_feedback_form_for_a_regression_model(diabetes_dataset, client, alice):
+    version = train(diabetes_dataset, model="diabetes", algorithm="ridge")
+    client.force_login(alice)
+    form = {f["name"]: str(f["mean"]) for f in version.schema}
+    response = client.post("/models/diabetes/", {**form, "version": 1})
+    assert response.status_code == 302
+    prediction = Prediction.objects.get()
+    assert isinstance(prediction.output, float)
+    url = f"/predictions/{prediction.pk}/"
+    assert "must be a number" in client.post(url, {"actual": "lots"}).content.decode()
+    assert client.post(url, {"actual": "151.5"}).status_code == 302
+    prediction.refresh_from_db()
+    assert prediction.actual == 151.5

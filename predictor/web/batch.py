@@ -1,0 +1,83 @@
+"""Batch scoring: a CSV of feature rows in, a summary and the scored CSV out."""
+
+from collections import Counter
+
+from django.contrib.auth.views import redirect_to_login
+from django.http import Http404, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_http_methods
+
+from predictor.models import Task
+from predictor.services import batch, routing
+from predictor.services.errors import InvalidInput, NotFound, ServiceError
+from predictor.web.common import usable_model
+from predictor.web.forms import BatchForm
+
+
+@require_http_methods(["GET", "POST"])
+def batch_page(request, name):
+    """Upload a CSV of feature rows; get a summary and the scored CSV."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    model = usable_model(request, name)  # 404 if missing; logged-in users may use any model
+    try:
+        version = routing.version_for(
+            model_name=name,
+            user=request.user,
+            version=request.POST.get("version") or request.GET.get("version"),
+        )
+    except (NotFound, InvalidInput):
+        raise Http404 from None
+    except ServiceError as exc:
+        return render(
+            request,
+            "error.html",
+            {"status": exc.status_code, "message": exc.message},
+            status=exc.status_code,
+        )
+    form = BatchForm(request.POST or None, request.FILES or None)
+    result = errors = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            result = batch.batch_predict_csv(
+                version=version, data=form.cleaned_data["file"].read(), user=request.user
+            )
+        except ServiceError as exc:
+            form.add_error(
+                "file",
+                exc.message if not exc.details.get("errors") else exc.message.split(": ", 1)[0],
+            )
+            errors = exc.details.get("errors")
+    summary = None
+    if result is not None:
+        counts = Counter(map(str, result.predictions)).most_common(10)
+        summary = {
+            "rows": len(result.predictions),
+            "request_id": result.request_id,
+            "counts": counts,
+            "numeric": model.task == Task.REGRESSION,
+        }
+        if summary["numeric"]:
+            values = [float(v) for v in result.predictions]
+            summary.update(min=min(values), max=max(values), mean=sum(values) / len(values))
+    context = {
+        "model": model,
+        "version": version,
+        "form": form,
+        "summary": summary,
+        "errors": errors,
+        "warnings": result.warnings[:20] if result else None,
+    }
+    return render(request, "predictor/batch.html", context, status=400 if form.errors else 200)
+
+
+def batch_download(request, request_id):
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    try:
+        text = batch.batch_result_csv(request_id=request_id, user=request.user)
+    except InvalidInput:
+        raise Http404 from None
+    response = HttpResponse(text, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="predictions-{request_id[:12]}.csv"'
+    return response

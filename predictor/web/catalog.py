@@ -1,0 +1,90 @@
+"""The models a visitor may use, and a model's page with its prediction form."""
+
+from django.contrib.auth.views import redirect_to_login
+from django.db.models import Max
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods
+
+from predictor import selectors
+from predictor.models import Source, Task
+from predictor.services import explain, inference, schema
+from predictor.services.errors import ServiceError, VersionUnavailable
+from predictor.web.common import page_version, service_error_to_form, usable_model
+from predictor.web.forms import PredictionForm
+
+
+def home(request):
+    models = selectors.models_visible_to(request.user).annotate(
+        last_trained=Max("versions__created_at")
+    )
+    versions = selectors.production_versions(models)
+    rows = [{"model": m, "production": versions.get(m.pk)} for m in models]
+    return render(request, "predictor/home.html", {"rows": rows})
+
+
+@require_http_methods(["GET", "POST"])
+def model_page(request, name):
+    """The model, its versions, what drives it, and the prediction form."""
+    model = usable_model(request, name)
+    if model is None:
+        return redirect_to_login(request.get_full_path())
+    versions = list(model.versions.select_related("dataset").order_by("-version"))
+    version = page_version(request, name, versions)
+    form = None
+    if version is not None:
+        initial = schema.example_record(version.schema) if request.GET.get("example") else None
+        form = PredictionForm(request.POST or None, version=version, initial=initial)
+        if request.method == "POST" and form.is_valid():
+            try:
+                record = {
+                    f["name"]: schema.value_from_text(form.cleaned_data.get(f["name"]), f)
+                    for f in version.schema
+                }
+                result = inference.predict(
+                    version=version, records=[record], source=Source.WEB, user=request.user
+                )
+            except ServiceError as exc:
+                service_error_to_form(form, exc)
+            else:
+                url = reverse("prediction-page", args=[result.prediction_ids[0]])
+                if not request.user.is_authenticated:
+                    # Anonymous visitors may see the results of this browser session only.
+                    recent = request.session.get("predictions", [])[-49:]
+                    request.session["predictions"] = [*recent, result.prediction_ids[0]]
+                return redirect(url)
+    importance = None
+    if version is not None:
+        try:
+            importance = explain.version_importance(version)
+        except VersionUnavailable:
+            importance = None
+    context = {
+        "model": model,
+        "versions": versions,
+        "version": version,
+        "form": form,
+        "importance": importance,
+        "confusion": _confusion(version) if version and model.task == Task.CLASSIFICATION else None,
+    }
+    return render(
+        request,
+        "predictor/model.html",
+        context,
+        status=400 if form is not None and form.errors else 200,
+    )
+
+
+def _confusion(version):
+    cm = version.metrics.get("confusion_matrix")
+    if not cm:
+        return None
+    peak = max((max(row) for row in cm["matrix"]), default=1) or 1
+    rows = [
+        {
+            "label": label,
+            "cells": [{"n": n, "alpha": round(0.08 + 0.85 * n / peak, 3)} for n in row],
+        }
+        for label, row in zip(cm["labels"], cm["matrix"])
+    ]
+    return {"labels": cm["labels"], "rows": rows}

@@ -1,0 +1,64 @@
+"""What the page views share: who may open a staff page, which model and version a page
+shows, and how a service's refusal becomes a form error."""
+
+from functools import wraps
+
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+
+from predictor import selectors
+from predictor.services import access, routing
+from predictor.services.errors import (
+    Conflict,
+    InvalidInput,
+    LoginRequired,
+    NotFound,
+    ServiceError,
+)
+
+
+def staff_required(view):
+    """Anonymous visitors go to the login page; logged-in non-staff get a 403."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if not request.user.is_staff:
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def strip_row(message: str) -> str:
+    return message.removeprefix("row 1: ")
+
+
+def service_error_to_form(form, exc: ServiceError) -> None:
+    field = exc.details.get("feature") or exc.details.get("field")
+    form.add_error(field if field in form.fields else None, strip_row(exc.message))
+
+
+def usable_model(request, name):
+    """The model (with its production number) if the user may use it; 404 / None (log in)."""
+    try:
+        return selectors.model_with_production(name=name, user=request.user)
+    except NotFound:
+        raise Http404 from None
+    except LoginRequired:
+        return None
+
+
+def page_version(request, name, versions):
+    """The version a page works with: the one asked for, production, else the newest one
+    this user may be served; 404 for a version that is missing or not theirs to use."""
+    wanted = request.POST.get("version") or request.GET.get("version")
+    try:
+        return routing.version_for(model_name=name, user=request.user, version=wanted)
+    except (NotFound, InvalidInput):
+        raise Http404 from None
+    except Conflict:
+        servable = [v for v in versions if access.version_may_serve(user=request.user, version=v)]
+        return servable[0] if servable else None

@@ -1,0 +1,83 @@
+"""A prediction's result page (with "was this right?"), and the history of predictions."""
+
+from django.contrib.auth.views import redirect_to_login
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods
+
+from predictor import selectors
+from predictor.filters import PredictionFilter
+from predictor.models import Source, Task
+from predictor.services import inference, schema
+from predictor.services.errors import NotFound, ServiceError
+from predictor.web.common import strip_row
+from predictor.web.forms import FeedbackForm
+
+
+def _visible_prediction(request, pk):
+    try:
+        return selectors.prediction_get(
+            pk=pk, user=request.user, also=request.session.get("predictions", [])
+        )
+    except NotFound:
+        raise Http404 from None
+
+
+@require_http_methods(["GET", "POST"])
+def prediction_page(request, pk):
+    """The result: prediction, probabilities, inputs, and a 'was this right?' form."""
+    prediction = _visible_prediction(request, pk)
+    version = prediction.version
+    form = FeedbackForm(request.POST or None, version=version)
+    if request.method == "POST" and form.is_valid():
+        actual = form.cleaned_data["actual"]
+        try:
+            if version.model.task == Task.REGRESSION:
+                # Form text to a number; the service checks it (and matches class names).
+                actual = schema.value_from_text(actual, {"name": "actual", "type": "numeric"})
+            inference.prediction_feedback(prediction=prediction, actual=actual)
+        except ServiceError as exc:
+            form.add_error("actual", strip_row(exc.message))
+        else:
+            return redirect(reverse("prediction-page", args=[pk]) + "?thanks=1")
+    probabilities = None
+    if prediction.probabilities:
+        probabilities = sorted(
+            ({"label": k, "value": v, "pct": 100 * v} for k, v in prediction.probabilities.items()),
+            key=lambda p: -p["value"],
+        )
+    context = {
+        "p": prediction,
+        "output": f"{prediction.output:.6g}"
+        if isinstance(prediction.output, float)
+        else prediction.output,
+        "version": version,
+        "probabilities": probabilities,
+        "inputs": [(f["name"], prediction.inputs.get(f["name"])) for f in version.schema],
+        "form": form,
+        "thanks": request.GET.get("thanks"),
+    }
+    return render(request, "predictor/prediction.html", context, status=400 if form.errors else 200)
+
+
+def history(request):
+    """Prediction history with filters and charts (staff see everybody's)."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    base = selectors.predictions_visible_to(request.user).order_by("-created_at", "-id")
+    filters = PredictionFilter(request.GET or None, queryset=base)
+    qs = filters.qs if filters.is_bound and filters.is_valid() else base
+    page = Paginator(qs, 25).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "filters": filters,
+        "page": page,
+        "charts": selectors.prediction_charts(qs),
+        "query": query.urlencode(),
+        "models": selectors.models_visible_to(request.user).values_list("name", flat=True),
+        "sources": Source.choices,
+    }
+    return render(request, "predictor/history.html", context, status=400 if filters.errors else 200)

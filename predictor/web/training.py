@@ -1,0 +1,81 @@
+"""Training pages (staff): upload or pick a dataset, start a job, follow it."""
+
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods
+
+from predictor import selectors
+from predictor.services import training
+from predictor.services.datasets import dataset_create
+from predictor.services.errors import ServiceError
+from predictor.web.common import service_error_to_form, staff_required
+from predictor.web.forms import MAIN_PARAMS, DatasetUploadForm, TrainingForm
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def train_page(request):
+    """Upload a dataset or pick one, then start a training job."""
+    upload = DatasetUploadForm(prefix="upload")
+    dataset = None
+    dataset_id = request.POST.get("dataset") or request.GET.get("dataset")
+    if dataset_id and str(dataset_id).isdigit():
+        dataset = selectors.datasets().filter(pk=dataset_id).first()
+    dataset = dataset or selectors.datasets().first()
+    form = TrainingForm(dataset=dataset, initial={"dataset": dataset})
+    if request.method == "POST" and "upload-name" in request.POST:
+        upload = DatasetUploadForm(request.POST, request.FILES, prefix="upload")
+        if upload.is_valid():
+            data = upload.cleaned_data
+            try:
+                created = dataset_create(
+                    name=data["name"],
+                    file=data["file"],
+                    target=data["target"] or None,
+                    description=data["description"],
+                    user=request.user,
+                )
+            except ServiceError as exc:
+                field = exc.details.get("field")
+                upload.add_error(field if field in upload.fields else "file", exc.message)
+            else:
+                return redirect(reverse("train-page") + f"?dataset={created.pk}")
+    elif request.method == "POST":
+        form = TrainingForm(request.POST, dataset=dataset)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                job = training.job_create(
+                    dataset=data["dataset"],
+                    model_name=data["model"],
+                    algorithm=data["algorithm"],
+                    target=data["target"],
+                    params=form.params(),
+                    test_size=data["test_size"],
+                    cv=data["cv"],
+                    user=request.user,
+                )
+            except ServiceError as exc:
+                service_error_to_form(form, exc)
+            else:
+                return redirect("job-page", pk=job.pk)
+    context = {
+        "form": form,
+        "upload": upload,
+        "dataset": dataset,
+        "main_params": MAIN_PARAMS,
+        "datasets": selectors.datasets(),
+    }
+    status = 400 if (form.is_bound and form.errors) or (upload.is_bound and upload.errors) else 200
+    return render(request, "predictor/train.html", context, status=status)
+
+
+@staff_required
+def job_page(request, pk):
+    job = get_object_or_404(selectors.training_jobs(), pk=pk)
+    metrics = [
+        (k, v)
+        for k, v in (job.version.metrics if job.version else {}).items()
+        if isinstance(v, float)
+    ]
+    return render(request, "predictor/job.html", {"job": job, "metrics": metrics})

@@ -1,0 +1,17 @@
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from predictor.web import batch, catalog, predictions, training
+
+urlpatterns = [
+    path("", catalog.home, name="home"),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("models/<str:name>/", catalog.model_page, name="model-page"),
+    path("models/<str:name>/batch/", batch.batch_page, name="batch-page"),
+    path("batch/<str:request_id>.csv", batch.batch_download, name="batch-download"),
+    path("predictions/<int:pk>/", predictions.prediction_page, name="prediction-page"),
+    path("history/", predictions.history, name="history"),
+    path("train/", training.train_page, name="train-page"),
+    path("jobs/<int:pk>/", training.job_page, name="job-page"),
+]
