@@ -124,7 +124,7 @@ WHITENOISE_USE_FINDERS = True
 
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media")))
 MEDIA_URL = "media/"
-# Fitted pipelines live here, written and read only by predictor.services.artifacts.
+# Fitted pipelines live here, written and read only by predictor.services.registry.artifacts.
 ARTIFACT_ROOT = Path(env.str("ARTIFACT_ROOT", default=str(MEDIA_ROOT / "artifacts")))
 
 LOGIN_URL = "login"
@@ -211,7 +211,7 @@ LOGGING = {
 }
 
 # skops files (imports, and stored artifacts at every load) may only hold the exact types of
-# predictor/services/trusted_types.py; this adds exact dotted names, never prefixes.
+# predictor/services/registry/trusted_types.py; this adds exact dotted names, never prefixes.
 if "SKOPS_TRUSTED_MODULE_PREFIXES" in os.environ:
     raise ImproperlyConfigured(
         "SKOPS_TRUSTED_MODULE_PREFIXES is no longer read: a module prefix let code-running "

@@ -9,7 +9,7 @@ from django.http import JsonResponse
 from django.shortcuts import render
 from django.urls import Resolver404, resolve
 
-from predictor.services.inference import request_id_clean
+from predictor.services.serving.inference import request_id_clean
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,9 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from predictor.models import Dataset, ModelVersion, Prediction, RegisteredModel, Stage, TrainingJob
-from predictor.services import access, routing
+from predictor.services import access
 from predictor.services.errors import NotFound
+from predictor.services.serving import routing
 
 
 def models_with_production():

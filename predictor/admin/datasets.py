@@ -5,8 +5,8 @@ from django.contrib import admin
 
 from predictor.admin.common import html_table
 from predictor.models import Dataset
-from predictor.services import datasets
 from predictor.services.errors import ServiceError
+from predictor.services.registry import datasets
 
 
 class DatasetUploadForm(forms.ModelForm):

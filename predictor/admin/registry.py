@@ -13,8 +13,9 @@ from django.utils.html import format_html
 
 from predictor.admin.common import ask_reason, html_table
 from predictor.models import Dataset, ModelVersion, RegisteredModel, Stage, StageTransition, Task
-from predictor.services import importing, registry
+from predictor.services import registry
 from predictor.services.errors import ServiceError
+from predictor.services.registry import importing
 
 
 def _stage_action(stage: str, title: str):

@@ -7,7 +7,7 @@ from rest_framework.response import Response
 
 from predictor import selectors
 from predictor.api import serializers as s
-from predictor.services import datasets
+from predictor.services.registry import datasets
 
 
 class DatasetViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):

@@ -7,7 +7,8 @@ from rest_framework.response import Response
 
 from predictor.api import serializers as s
 from predictor.models import Source
-from predictor.services import inference, routing, schema
+from predictor.services import schema
+from predictor.services.serving import inference, routing
 
 PREDICT_EXAMPLES = [
     OpenApiExample(

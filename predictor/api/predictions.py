@@ -14,7 +14,8 @@ from predictor import selectors
 from predictor.api import serializers as s
 from predictor.api.pagination import PagePagination
 from predictor.filters import PredictionFilter
-from predictor.services import csvsafe, inference
+from predictor.services import csvsafe
+from predictor.services.serving import inference
 
 
 class CSVRenderer(renderers.BaseRenderer):

@@ -11,7 +11,8 @@ from predictor.api import serializers as s
 from predictor.api.parsers import CSVParser, SafeJSONParser
 from predictor.api.predict import PREDICT_SCHEMA, predict_response
 from predictor.models import ModelVersion, RegisteredModel
-from predictor.services import registry, routing
+from predictor.services import registry
+from predictor.services.serving import routing
 
 
 class RegisteredModelViewSet(viewsets.ReadOnlyModelViewSet):

@@ -8,7 +8,7 @@ import pandas as pd
 from sklearn import datasets as skdatasets
 
 from predictor.models import Dataset, RegisteredModel
-from predictor.services.datasets import dataset_create
+from predictor.services.registry.datasets import dataset_create
 from predictor.services.training import train_now
 
 

@@ -7,9 +7,9 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 from sklearn.datasets import load_iris
 
-from predictor.services import artifacts
-from predictor.services.datasets import dataset_create
 from predictor.services.demo import credit_risk_frame
+from predictor.services.registry import artifacts
+from predictor.services.registry.datasets import dataset_create
 from predictor.services.training import train_now
 
 

@@ -18,7 +18,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from predictor.models import ModelVersion, Prediction, Stage
-from predictor.services import artifacts, registry, trusted_types
+from predictor.services import registry
+from predictor.services.registry import artifacts, trusted_types
 from predictor.tests import skops_payloads
 
 from .conftest import client_for, train

@@ -8,8 +8,8 @@ from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
 
 from predictor.models import Task
-from predictor.services import batch, routing
 from predictor.services.errors import InvalidInput, NotFound, ServiceError
+from predictor.services.serving import batch, routing
 from predictor.web.common import usable_model
 from predictor.web.forms import BatchForm
 

@@ -8,8 +8,9 @@ from django.views.decorators.http import require_http_methods
 
 from predictor import selectors
 from predictor.models import Source, Task
-from predictor.services import explain, inference, schema
+from predictor.services import schema
 from predictor.services.errors import ServiceError, VersionUnavailable
+from predictor.services.serving import explain, inference
 from predictor.web.common import page_version, service_error_to_form, usable_model
 from predictor.web.forms import PredictionForm
 

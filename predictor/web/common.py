@@ -8,7 +8,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
 from predictor import selectors
-from predictor.services import access, routing
+from predictor.services import access
 from predictor.services.errors import (
     Conflict,
     InvalidInput,
@@ -16,6 +16,7 @@ from predictor.services.errors import (
     NotFound,
     ServiceError,
 )
+from predictor.services.serving import routing
 
 
 def staff_required(view):

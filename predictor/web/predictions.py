@@ -10,8 +10,9 @@ from django.views.decorators.http import require_http_methods
 from predictor import selectors
 from predictor.filters import PredictionFilter
 from predictor.models import Source, Task
-from predictor.services import inference, schema
+from predictor.services import schema
 from predictor.services.errors import NotFound, ServiceError
+from predictor.services.serving import inference
 from predictor.web.common import strip_row
 from predictor.web.forms import FeedbackForm
 

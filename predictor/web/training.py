@@ -6,8 +6,8 @@ from django.views.decorators.http import require_http_methods
 
 from predictor import selectors
 from predictor.services import training
-from predictor.services.datasets import dataset_create
 from predictor.services.errors import ServiceError
+from predictor.services.registry.datasets import dataset_create
 from predictor.web.common import service_error_to_form, staff_required
 from predictor.web.forms import MAIN_PARAMS, DatasetUploadForm, TrainingForm
 

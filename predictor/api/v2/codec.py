@@ -7,9 +7,9 @@ the shared ones of `schema` and `inference`.
 import math
 
 from predictor.models import ModelVersion, Source, Task
-from predictor.services import inference, runtime
 from predictor.services.errors import InvalidInput
 from predictor.services.schema import NUMERIC
+from predictor.services.serving import inference, runtime
 
 NUMERIC_TYPES = {
     "FP16",

@@ -10,8 +10,8 @@ from rest_framework.views import APIView
 from predictor.api.errors import exception_handler
 from predictor.api.parsers import AnyAsJSONParser, SafeJSONParser
 from predictor.api.v2 import codec
-from predictor.services import routing, runtime
 from predictor.services.errors import InvalidInput, VersionUnavailable
+from predictor.services.serving import routing, runtime
 
 SERVER = {"name": "mlsite", "version": "1.0.0", "extensions": ["model_repository_metadata"]}
 

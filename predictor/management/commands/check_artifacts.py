@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from predictor import selectors
-from predictor.services.runtime import versions_unloadable
+from predictor.services.serving.runtime import versions_unloadable
 
 
 class Command(BaseCommand):

@@ -2,8 +2,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from predictor.services.datasets import dataset_create
 from predictor.services.errors import ServiceError
+from predictor.services.registry.datasets import dataset_create
 
 
 class Command(BaseCommand):

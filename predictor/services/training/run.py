@@ -1,8 +1,9 @@
 """Training as a job: validate and queue a request; the runner fits it into a new version."""
 
 from predictor.models import Dataset, TrainingJob
-from predictor.services import artifacts, jobs, registry
+from predictor.services import jobs, registry
 from predictor.services.access import is_authenticated
+from predictor.services.registry import artifacts
 from predictor.services.training.fit import fit
 from predictor.services.training.validate import CleanRequest, training_request_validate
 

@@ -8,8 +8,8 @@ import pandas as pd
 
 from predictor.models import Dataset, slug_validator
 from predictor.services import registry
-from predictor.services.datasets import dataset_frame, infer_task
 from predictor.services.errors import InvalidInput
+from predictor.services.registry.datasets import dataset_frame, infer_task
 from predictor.services.schema import column_is_numeric
 from predictor.services.training.algorithms import (
     RANDOM_STATE_MAX,

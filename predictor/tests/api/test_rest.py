@@ -456,8 +456,8 @@ def test_promote_through_the_api_records_who_and_why(iris_dataset, staff, staff_
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_promotions_leave_one_production_version(staff):
-    from predictor.services.datasets import dataset_create
     from predictor.services.registry import version_promote
+    from predictor.services.registry.datasets import dataset_create
 
     dataset = dataset_create(name="iris", file=csv_bytes(iris_frame()))
     versions = [
@@ -556,7 +556,7 @@ def test_bad_training_requests_are_400(iris_dataset, staff_client, change, messa
 def test_single_prediction_query_count_and_cached_artifact(iris_version, alice_client):
     from django.test.utils import CaptureQueriesContext
 
-    from predictor.services import artifacts
+    from predictor.services.registry import artifacts
 
     post(alice_client, URL, {"data": [ROW]})  # warm: loads the artifact once
     loads = artifacts.load_count

@@ -5,8 +5,9 @@ from django.contrib.auth.models import AnonymousUser, Group
 
 from predictor import selectors
 from predictor.models import Prediction, Stage
-from predictor.services import access, inference, registry, routing
+from predictor.services import access, registry
 from predictor.services.errors import Conflict, LoginRequired, NotFound
+from predictor.services.serving import inference, routing
 
 from ..conftest import train
 

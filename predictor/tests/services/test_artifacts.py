@@ -1,8 +1,8 @@
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from predictor.services import artifacts
 from predictor.services.errors import ArtifactIntegrityError
+from predictor.services.registry import artifacts
 
 
 def fitted():

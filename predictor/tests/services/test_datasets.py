@@ -1,8 +1,8 @@
 import pytest
 
 from predictor.models import Dataset
-from predictor.services.datasets import dataset_create, dataset_frame
 from predictor.services.errors import InvalidInput, PayloadTooLarge
+from predictor.services.registry.datasets import dataset_create, dataset_frame
 
 from ..conftest import csv_bytes, iris_frame
 

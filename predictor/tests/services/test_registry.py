@@ -2,8 +2,9 @@ import pytest
 from django.db import IntegrityError, transaction
 
 from predictor.models import ImmutableFieldError, ModelVersion, Stage, StageTransition
-from predictor.services import registry, routing
+from predictor.services import registry
 from predictor.services.errors import Conflict, InvalidInput, NotFound
+from predictor.services.serving import routing
 
 from ..conftest import train
 

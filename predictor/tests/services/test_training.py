@@ -5,9 +5,10 @@ import pytest
 from django.db import connection
 
 from predictor.models import JobStatus, ModelVersion, Prediction, Stage, TrainingJob
-from predictor.services import inference, jobs, runtime, training
-from predictor.services.datasets import dataset_create
+from predictor.services import jobs, training
 from predictor.services.errors import InvalidInput
+from predictor.services.registry.datasets import dataset_create
+from predictor.services.serving import inference, runtime
 
 from ..conftest import csv_bytes, iris_frame, train
 

@@ -8,8 +8,8 @@ from django.conf import settings
 from predictor.models import ModelVersion, Prediction, Source
 from predictor.services import csvsafe
 from predictor.services.errors import InvalidInput, PayloadTooLarge
-from predictor.services.inference import PredictionResult, predict_valid
 from predictor.services.schema import rows_from_csv
+from predictor.services.serving.inference import PredictionResult, predict_valid
 
 
 def batch_predict_csv(*, version: ModelVersion, data: bytes, user=None) -> PredictionResult:

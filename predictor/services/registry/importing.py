@@ -9,9 +9,10 @@ import pandas as pd
 from django.conf import settings
 
 from predictor.models import Dataset, ModelVersion, Task
-from predictor.services import artifacts, registry, runtime
-from predictor.services.datasets import dataset_frame
+from predictor.services import registry
 from predictor.services.errors import ArtifactIntegrityError, InvalidInput
+from predictor.services.registry import artifacts
+from predictor.services.registry.datasets import dataset_frame
 from predictor.services.schema import (
     CATEGORICAL,
     NUMERIC,
@@ -19,6 +20,7 @@ from predictor.services.schema import (
     reference_stats_from_frame,
     schema_from_frame,
 )
+from predictor.services.serving import runtime
 from predictor.services.training.algorithms import MAIN_METRIC, params_jsonable
 from predictor.services.training.evaluate import evaluate
 from predictor.services.training.fit import split_features

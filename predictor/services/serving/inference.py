@@ -21,9 +21,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from predictor.models import ModelVersion, Prediction, Source, Task
-from predictor.services import runtime
 from predictor.services.errors import InvalidInput
 from predictor.services.schema import ValidRows, rows_validate
+from predictor.services.serving import runtime
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}\Z")
 

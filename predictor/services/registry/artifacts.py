@@ -13,8 +13,8 @@ from pathlib import Path
 import joblib
 from django.conf import settings
 
-from predictor.services import trusted_types
 from predictor.services.errors import ArtifactIntegrityError
+from predictor.services.registry import trusted_types
 
 FORMATS = ("joblib", "skops")
 

@@ -3,7 +3,7 @@
 import numpy as np
 
 from predictor.models import ModelVersion
-from predictor.services.runtime import pipeline_for
+from predictor.services.serving.runtime import pipeline_for
 
 
 def version_importance(version: ModelVersion, top: int = 15) -> list[dict] | None:

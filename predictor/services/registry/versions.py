@@ -9,8 +9,8 @@ import sklearn
 from django.db import IntegrityError, transaction
 
 from predictor.models import ModelVersion, RegisteredModel, Stage, StageTransition, Task
-from predictor.services.artifacts import StoredArtifact
 from predictor.services.errors import Conflict, InvalidInput
+from predictor.services.registry.artifacts import StoredArtifact
 
 
 def library_versions() -> dict:

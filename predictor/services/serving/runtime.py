@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from predictor.models import ModelVersion, Task
-from predictor.services import artifacts
 from predictor.services.errors import ArtifactIntegrityError, VersionUnavailable
+from predictor.services.registry import artifacts
 from predictor.services.schema import frame_from_records
 
 

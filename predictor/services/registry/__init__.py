@@ -1,0 +1,21 @@
+"""The registry: datasets, versions and their stages, the artifact store and its
+allow-list, and importing models trained elsewhere. `registry.version_*` and `model_*`
+are the versions module's services, handed on here."""
+
+from predictor.services.registry.versions import (
+    library_versions,
+    model_check_task,
+    model_get_or_create,
+    version_create,
+    version_promote,
+    version_rollback,
+)
+
+__all__ = [
+    "library_versions",
+    "model_check_task",
+    "model_get_or_create",
+    "version_create",
+    "version_promote",
+    "version_rollback",
+]
