@@ -144,9 +144,18 @@ MODEL_CACHE_SIZE = env.int("MODEL_CACHE_SIZE", default=16)
 TRAINING_BACKEND = env.str("TRAINING_BACKEND", default="thread")
 TRAINING_WORKERS = env.int("TRAINING_WORKERS", default=1)
 
+# --- Serving ---------------------------------------------------------------------------------
+# How long a server process trusts what it looked up for a token or an API key (seconds).
+AUTH_CACHE_SECONDS = env.float("AUTH_CACHE_SECONDS", default=5.0)
+# Micro-batching: concurrent requests for one version in one process share a model call and
+# one INSERT; a call takes at most this many rows, and waits at most this long for requests
+# already in flight (never when the request is alone).
+BATCH_MAX_ROWS_PER_CALL = env.int("BATCH_MAX_ROWS_PER_CALL", default=256)
+BATCH_MAX_WAIT_MS = env.float("BATCH_MAX_WAIT_MS", default=2.0)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "predictor.api.auth.CachedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

@@ -23,6 +23,11 @@ class Stage(models.TextChoices):
     ARCHIVED = "archived", "Archived"
 
 
+class Runtime(models.TextChoices):
+    ONNX = "onnx", "ONNX Runtime (compiled)"
+    SKLEARN = "sklearn", "scikit-learn"
+
+
 class Authored(models.Model):
     """Who made a row and when; newest first."""
 
@@ -125,6 +130,12 @@ class ModelVersion(models.Model):
     size_bytes = models.PositiveBigIntegerField(default=0)
     library_versions = models.JSONField(default=dict, blank=True)
     reference_stats = models.JSONField(default=dict, blank=True)
+    # The compiled runtime, set once when it is built (`runtime` "" until then): "onnx"
+    # with its own hash-checked artifact, or "sklearn" with the reason in `runtime_note`.
+    runtime = models.CharField(max_length=10, choices=Runtime.choices, blank=True)
+    runtime_note = models.TextField(blank=True)
+    compiled_artifact = models.CharField(max_length=255, blank=True)
+    compiled_sha256 = models.CharField(max_length=64, blank=True)
     stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.NONE)
     notes = models.TextField(blank=True)
     created_by = models.ForeignKey(
@@ -278,3 +289,14 @@ class Prediction(models.Model):
 
     def get_absolute_url(self):
         return reverse("prediction-page", args=[self.pk])
+
+
+class RegistryGeneration(models.Model):
+    """One row whose number goes up whenever what answers a request may change (a stage, a
+    model's `public` flag, a traffic policy): each server process compares it at most once
+    a second and drops its cached versions when it moved."""
+
+    value = models.BigIntegerField(default=0)
+
+    def __str__(self):
+        return f"registry generation {self.value}"

@@ -7,9 +7,11 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 from sklearn.datasets import load_iris
 
+from predictor.api import auth
 from predictor.services.demo import credit_risk_frame
 from predictor.services.registry import artifacts
 from predictor.services.registry.datasets import dataset_create
+from predictor.services.serving import batcher, versioncache
 from predictor.services.training import train_now
 
 
@@ -20,9 +22,13 @@ def _isolated_storage(settings, tmp_path):
     settings.ARTIFACT_ROOT = tmp_path / "artifacts"
     settings.TRAINING_BACKEND = "eager"
     artifacts.cache_clear()
+    versioncache.reset()
+    batcher.reset()
+    auth.reset()
     cache.clear()
     yield
     artifacts.cache_clear()
+    versioncache.reset()
 
 
 def csv_bytes(frame: pd.DataFrame) -> bytes:

@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from predictor.models import ModelVersion, RegisteredModel, Stage, StageTransition, Task
 from predictor.services.errors import Conflict, InvalidInput
 from predictor.services.registry.artifacts import StoredArtifact
+from predictor.services.serving import versioncache
 
 
 def library_versions() -> dict:
@@ -83,6 +84,7 @@ def version_create(
                         reason="first version of the model",
                         created_by=version.created_by,
                     )
+                    versioncache.changed()
                 RegisteredModel.objects.filter(pk=locked.pk).update(updated_at=version.created_at)
                 return version
         except IntegrityError:
@@ -127,6 +129,7 @@ def version_promote(
         StageTransition.objects.create(
             version=current, from_stage=from_stage, to_stage=stage, reason=reason, created_by=actor
         )
+        versioncache.changed()
     version.stage = stage
     return current
 

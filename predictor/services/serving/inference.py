@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
 from predictor.models import ModelVersion, Prediction, Source, Task
 from predictor.services.errors import InvalidInput
+from predictor.services.log import writer
 from predictor.services.schema import ValidRows, rows_validate
-from predictor.services.serving import runtime
+from predictor.services.serving import batcher, runtime
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}\Z")
 
@@ -62,6 +62,17 @@ class PredictionResult:
         return body
 
 
+@dataclass
+class Call:
+    """What a caller's rows are logged with."""
+
+    version: ModelVersion
+    source: str
+    user: object
+    request_id: str
+    started: float
+
+
 def predict(
     *,
     version: ModelVersion,
@@ -71,19 +82,15 @@ def predict(
     request_id: str = "",
     max_rows: int | None = None,
 ) -> PredictionResult:
-    """Validate rows, predict, and store one Prediction per row (one bulk insert)."""
+    """Validate rows, predict (sharing the model call with concurrent requests for the
+    version), and store one Prediction per row before answering."""
     started = time.perf_counter()
-    valid = rows_validate(
-        schema=version.schema, records=records, max_rows=max_rows or settings.PREDICT_MAX_ROWS
-    )
-    return predict_valid(
-        version=version,
-        valid=valid,
-        source=source,
-        user=user,
-        request_id=request_id,
-        started=started,
-    )
+    queue = batcher.batcher_for(version.pk)
+    with queue.arriving() as ticket:
+        valid = rows_validate(
+            schema=version.schema, records=records, max_rows=max_rows or settings.PREDICT_MAX_ROWS
+        )
+        return _serve(version, valid, source, user, request_id, started, ticket)
 
 
 def predict_valid(
@@ -93,42 +100,64 @@ def predict_valid(
     source: str = Source.API,
     user=None,
     request_id: str = "",
-    started: float | None = None,
 ) -> PredictionResult:
-    """Predict rows that `rows_validate` accepted, and log them (one bulk insert)."""
-    started = time.perf_counter() if started is None else started
-    output = runtime.runtime_for(version).predict(valid.records)
-    predicted, probabilities = output.predictions, output.probabilities
-    latency_ms = (time.perf_counter() - started) * 1000.0
+    """Predict rows that were validated already (a CSV file), and log them."""
+    return _serve(version, valid, source, user, request_id, time.perf_counter(), None)
+
+
+def _serve(version, valid: ValidRows, source, user, request_id, started, ticket):
     request_id = request_id_clean(request_id)
     actor = user if getattr(user, "is_authenticated", False) else None
-    now = timezone.now()
-    rows = [
-        Prediction(
-            model_id=version.model_id,
-            version=version,
-            inputs=record,
-            output=output,
-            probabilities=probabilities[i] if probabilities else None,
-            source=source,
-            user=actor,
-            latency_ms=latency_ms,
-            request_id=request_id,
-            created_at=now,
+    pending = batcher.Pending(valid.records, Call(version, source, actor, request_id, started))
+    if len(valid.records) > settings.BATCH_MAX_ROWS_PER_CALL:
+        _execute([pending])  # a large request is a call of its own
+        ids, predicted, probabilities = pending.outcome()
+    else:
+        ids, predicted, probabilities = batcher.batcher_for(version.pk).submit(
+            pending, _execute, ticket
         )
-        for i, (record, output) in enumerate(zip(valid.records, predicted))
-    ]
-    with transaction.atomic():
-        created = Prediction.objects.bulk_create(rows)
     return PredictionResult(
         version=version,
         predictions=predicted,
         probabilities=probabilities,
-        prediction_ids=[p.pk for p in created],
+        prediction_ids=ids,
         warnings=valid.warnings,
         records=valid.records,
         request_id=request_id,
     )
+
+
+def _execute(batch: list[batcher.Pending]) -> None:
+    """One model call for the rows of every caller in `batch` (one version), then their
+    log rows in one INSERT, committed before any of them is answered."""
+    version = batch[0].context.version
+    output = runtime.runtime_for(version).predict([r for p in batch for r in p.rows])
+    now = timezone.now()
+    rows, spans, start = [], [], 0
+    for pending in batch:
+        call, end = pending.context, start + len(pending.rows)
+        latency_ms = (time.perf_counter() - call.started) * 1000.0
+        probabilities = output.probabilities[start:end] if output.probabilities else None
+        for i, record in enumerate(pending.rows):
+            rows.append(
+                Prediction(
+                    model_id=version.model_id,
+                    version=version,
+                    inputs=record,
+                    output=output.predictions[start + i],
+                    probabilities=probabilities[i] if probabilities else None,
+                    source=call.source,
+                    user=call.user,
+                    latency_ms=latency_ms,
+                    request_id=call.request_id,
+                    created_at=now,
+                )
+            )
+        spans.append((pending, start, end, probabilities))
+        start = end
+    ids = writer.rows_write(rows)
+    for pending, start, end, probabilities in spans:
+        pending.value = (ids[start:end], output.predictions[start:end], probabilities)
 
 
 def prediction_feedback(*, prediction: Prediction, actual) -> Prediction:

@@ -1,12 +1,15 @@
 """Which version answers a request: an explicit number, else the model's production version.
 
 Every door resolves versions here, after which `access` has had its say: a model the caller
-may not use is a 401, a staff-only version named by a non-staff caller is a 404.
+may not use is a 401, a staff-only version named by a non-staff caller is a 404. Found
+versions are kept per process (`versioncache`), so a steady stream of predictions asks the
+database nothing here.
 """
 
 from predictor.models import ModelVersion, RegisteredModel, Stage
 from predictor.services import access
 from predictor.services.errors import Conflict, InvalidInput, NotFound
+from predictor.services.serving import versioncache
 
 
 def model_get(*, name: str, user) -> RegisteredModel:
@@ -33,10 +36,18 @@ def version_number(version) -> int | None:
 
 
 def _lookup(model_name: str, number: int | None) -> ModelVersion | None:
+    key = (model_name, number)
+    found = versioncache.get(key)
+    if found is not None:
+        return found
     found = ModelVersion.objects.select_related("model").filter(model__name=model_name)
     if number is None:
-        return found.filter(stage=Stage.PRODUCTION).first()
-    return found.filter(version=number).first()
+        found = found.filter(stage=Stage.PRODUCTION).first()
+    else:
+        found = found.filter(version=number).first()
+    if found is not None:
+        versioncache.put(key, found)
+    return found
 
 
 def _missing(model_name: str, number: int | None):
