@@ -1,6 +1,7 @@
 # make run   — set up .venv, migrate, load the demo, start the server on 127.0.0.1:8000
 # make test  — the whole test suite (SQLite; DATABASE_URL=postgres://... for PostgreSQL)
 # make lint  — ruff
+# make bench — the benchmark (bench/RESULTS.md)
 
 PYTHON ?= python3
 VENV := .venv
@@ -8,7 +9,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format setup venv clean
+.PHONY: run test lint format setup venv clean bench
 
 $(VENV)/.installed-run: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +30,7 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(VENV)/.installed
 setup: $(VENV)/.installed-run .env
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py load_demo
+	$(PY) manage.py compile_models
 	$(PY) manage.py ensure_admin
 
 run: setup
@@ -39,6 +41,11 @@ run: setup
 
 test: $(VENV)/.installed-dev
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The service (gunicorn, production settings) against plain Flask and raw predict; writes
+# bench/RESULTS.md. SQLite unless DATABASE_URL names a PostgreSQL server.
+bench: $(VENV)/.installed-dev
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .

@@ -63,6 +63,12 @@ def versions_for_check(*, include_archived: bool = False) -> list[ModelVersion]:
     return list(qs if include_archived else qs.exclude(stage=Stage.ARCHIVED))
 
 
+def versions_without_runtime() -> list[ModelVersion]:
+    """Versions whose compiled runtime was never built (made before it existed)."""
+    qs = ModelVersion.objects.filter(runtime="").select_related("model", "dataset")
+    return list(qs.order_by("model__name", "version"))
+
+
 def predictions_visible_to(user, *, also=()):
     """The predictions the user may see (`also`: ids this browser session made)."""
     qs = Prediction.objects.select_related("model", "version", "version__model", "user")

@@ -152,7 +152,15 @@ class ImportForm(forms.Form):
 
 @admin.register(ModelVersion)
 class ModelVersionAdmin(admin.ModelAdmin):
-    list_display = ["model", "version", "algorithm", "main_metric_display", "stage", "created_at"]
+    list_display = [
+        "model",
+        "version",
+        "algorithm",
+        "main_metric_display",
+        "stage",
+        "runtime",
+        "created_at",
+    ]
     list_filter = ["model", "stage", "algorithm"]
     search_fields = ["model__name", "algorithm", "notes", "sha256"]
     list_select_related = ["model"]
@@ -178,6 +186,10 @@ class ModelVersionAdmin(admin.ModelAdmin):
         "artifact_format",
         "sha256",
         "size_bytes",
+        "runtime",
+        "runtime_note",
+        "compiled_artifact",
+        "compiled_sha256",
         "library_versions",
         "created_by",
         "created_at",

@@ -44,21 +44,25 @@ def _parse_int(text: str) -> int:
 
 
 def check_structure(value, limit: int = MAX_DEPTH) -> None:
-    """Depth and NUL characters, iteratively, so a deep document cannot exhaust the stack."""
+    """Depth and NUL characters, iteratively, so a deep document cannot exhaust the stack.
+    Scalars are looked at where they stand; only containers go on the stack."""
     stack = [(value, 1)]
     while stack:
         item, depth = stack.pop()
         if depth > limit:
             raise ParseError(f"JSON is nested more than {limit} levels deep.")
         if isinstance(item, dict):
-            for key, child in item.items():
+            for key in item:
                 if "\x00" in key:
                     raise ParseError(f"NUL characters are not allowed (in the key {key!r}).")
+            children = item.values()
+        else:
+            children = item
+        for child in children:
+            if isinstance(child, (dict, list)):
                 stack.append((child, depth + 1))
-        elif isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item)
-        elif isinstance(item, str) and "\x00" in item:
-            raise ParseError(f"NUL characters are not allowed (in the text {item[:40]!r}).")
+            elif isinstance(child, str) and "\x00" in child:
+                raise ParseError(f"NUL characters are not allowed (in the text {child[:40]!r}).")
 
 
 class SafeJSONParser(JSONParser):
@@ -78,7 +82,10 @@ class SafeJSONParser(JSONParser):
             raise ParseError(f"JSON is nested more than {MAX_DEPTH} levels deep.") from None
         except ValueError as exc:
             raise ParseError(f"JSON parse error: {exc}") from None
-        check_structure(data)
+        if isinstance(data, (dict, list)):
+            check_structure(data)
+        elif isinstance(data, str) and "\x00" in data:
+            raise ParseError("NUL characters are not allowed in the body.")
         return data
 
 

@@ -3,9 +3,11 @@
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from predictor.api import serializers as s
+from predictor.api.parsers import CSVParser, SafeJSONParser
 from predictor.models import Source
 from predictor.services import schema
 from predictor.services.serving import inference, routing
@@ -52,6 +54,11 @@ PREDICT_EXAMPLES = [
         },
     ),
 ]
+
+
+# The hot path: JSON (or CSV) in, JSON out, nothing to negotiate.
+PREDICT_PARSERS = [SafeJSONParser, CSVParser]
+PREDICT_RENDERERS = [JSONRenderer]
 
 
 def predict_response(request, model_name: str, version=None) -> Response:

@@ -8,8 +8,12 @@ from rest_framework.response import Response
 
 from predictor import selectors
 from predictor.api import serializers as s
-from predictor.api.parsers import CSVParser, SafeJSONParser
-from predictor.api.predict import PREDICT_SCHEMA, predict_response
+from predictor.api.predict import (
+    PREDICT_PARSERS,
+    PREDICT_RENDERERS,
+    PREDICT_SCHEMA,
+    predict_response,
+)
 from predictor.models import ModelVersion, RegisteredModel
 from predictor.services import registry
 from predictor.services.serving import routing
@@ -42,7 +46,12 @@ class RegisteredModelViewSet(viewsets.ReadOnlyModelViewSet):
         ],
         **PREDICT_SCHEMA,
     )
-    @action(detail=True, methods=["post"], parser_classes=[SafeJSONParser, CSVParser])
+    @action(
+        detail=True,
+        methods=["post"],
+        parser_classes=PREDICT_PARSERS,
+        renderer_classes=PREDICT_RENDERERS,
+    )
     def predict(self, request, name=None):
         """Predict with the production version, or `?version=N`."""
         return predict_response(request, name, request.query_params.get("version"))
@@ -80,7 +89,12 @@ class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):
         )
 
     @extend_schema(**PREDICT_SCHEMA)
-    @action(detail=True, methods=["post"], parser_classes=[SafeJSONParser, CSVParser])
+    @action(
+        detail=True,
+        methods=["post"],
+        parser_classes=PREDICT_PARSERS,
+        renderer_classes=PREDICT_RENDERERS,
+    )
     def predict(self, request, model_name=None, version=None):
         """Predict with this exact version."""
         return predict_response(request, model_name, version)

@@ -293,6 +293,23 @@ def example_record(schema: list[dict]) -> dict:
     return record
 
 
+def records_from_frame(X: pd.DataFrame, schema: list[dict]) -> list[dict]:
+    """Rows of a feature frame as records of plain values (None where missing)."""
+    records = []
+    for row in X[[f["name"] for f in schema]].itertuples(index=False):
+        record = {}
+        for feature, value in zip(schema, row):
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                value = None
+            elif feature["type"] == NUMERIC:
+                value = float(value)
+            else:
+                value = str(value)
+            record[feature["name"]] = value
+        records.append(record)
+    return records
+
+
 # --- text input (HTML forms, CSV files) -----------------------------------------------------
 
 _NUMBER_TEXT = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")

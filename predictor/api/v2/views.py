@@ -4,6 +4,7 @@ from django.db import connection
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, status
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -30,6 +31,7 @@ def _as_error(response):
 
 class V2View(APIView):
     permission_classes = [permissions.AllowAny]
+    renderer_classes = [JSONRenderer]
     parser_classes = [SafeJSONParser, AnyAsJSONParser]
 
     def get_exception_handler(self):

@@ -17,10 +17,12 @@ from predictor.services.schema import (
     CATEGORICAL,
     NUMERIC,
     example_record,
+    records_from_frame,
     reference_stats_from_frame,
     schema_from_frame,
 )
 from predictor.services.serving import runtime
+from predictor.services.serving.compiled.build import compile_pipeline
 from predictor.services.training.algorithms import MAIN_METRIC, params_jsonable
 from predictor.services.training.evaluate import evaluate
 from predictor.services.training.fit import split_features
@@ -199,6 +201,12 @@ def version_import(
     _check_predicts(model, schema=declared.schema, task=task)
     metrics = _metrics(model, declared, task, classes, dataset)
 
+    rows = []
+    if declared.frame is not None:
+        rows = records_from_frame(declared.frame.head(500), declared.schema)
+    compiled = compile_pipeline(
+        model, schema=declared.schema, task=task, classes=classes, rows=rows
+    )
     stored = artifacts.artifact_store_bytes(data=data, fmt=loaded.fmt)
     estimator = model.steps[-1][1] if hasattr(model, "steps") else model
     params = (
@@ -218,5 +226,6 @@ def version_import(
         metrics=metrics,
         dataset=dataset,
         reference_stats=declared.reference,
+        **compiled,
     )
     return version, loaded.warning

@@ -138,20 +138,21 @@ def _execute(batch: list[batcher.Pending]) -> None:
         call, end = pending.context, start + len(pending.rows)
         latency_ms = (time.perf_counter() - call.started) * 1000.0
         probabilities = output.probabilities[start:end] if output.probabilities else None
+        user_id = call.user.pk if call.user is not None else None
         for i, record in enumerate(pending.rows):
             rows.append(
-                Prediction(
-                    model_id=version.model_id,
-                    version=version,
-                    inputs=record,
-                    output=output.predictions[start + i],
-                    probabilities=probabilities[i] if probabilities else None,
-                    source=call.source,
-                    user=call.user,
-                    latency_ms=latency_ms,
-                    request_id=call.request_id,
-                    created_at=now,
-                )
+                {
+                    "model_id": version.model_id,
+                    "version_id": version.pk,
+                    "inputs": record,
+                    "output": output.predictions[start + i],
+                    "probabilities": probabilities[i] if probabilities else None,
+                    "source": call.source,
+                    "user_id": user_id,
+                    "latency_ms": latency_ms,
+                    "request_id": call.request_id,
+                    "created_at": now,
+                }
             )
         spans.append((pending, start, end, probabilities))
         start = end

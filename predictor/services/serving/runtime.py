@@ -1,9 +1,11 @@
 """A loaded version that predicts: the one place that turns an artifact into a callable.
 
 `runtime_for(version)` gives a runtime whose `predict(records)` returns the labels (or
-values) and the class probabilities of a batch of validated records in one pass over the
-preprocessing. Inference, batch scoring, explanations and import verification all come
-through here. The scikit-learn pipeline stays the source of truth (`pipeline_for`).
+values) and the class probabilities of a batch of validated records in one pass: the
+compiled ONNX model when the version has one that passed verification (`compiled/`), else
+its scikit-learn pipeline. Inference, batch scoring and import verification come through
+here. The scikit-learn pipeline stays the source of truth (`pipeline_for`: explanations,
+evaluation, verification of the compiled model).
 
 Cache: loaded artifacts are kept per process by their sha256 (`artifacts`); a version's
 artifact never changes, so nothing invalidates an entry; `artifacts.cache_clear()` resets
@@ -14,10 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from predictor.models import ModelVersion, Task
+from predictor.models import ModelVersion, Runtime, Task
 from predictor.services.errors import ArtifactIntegrityError, VersionUnavailable
 from predictor.services.registry import artifacts
-from predictor.services.schema import frame_from_records
+from predictor.services.schema import NUMERIC, frame_from_records
 
 
 @dataclass
@@ -60,6 +62,48 @@ class SklearnRuntime:
         return Output(predictions=predicted, probabilities=probabilities)
 
 
+class OnnxRuntime:
+    """A version's compiled model: validated values go straight into the session's input
+    arrays (float64 for numbers, NaN when missing; text, "" when missing), no pandas."""
+
+    kind = "onnx"
+
+    def __init__(self, session, *, schema: list[dict], task: str, classes: list | None):
+        self.session = session
+        self.task = task
+        self.features = [(f["name"], f["type"] == NUMERIC) for f in schema]
+        self.has_probabilities = task == Task.CLASSIFICATION
+        self.classes = [str(c) for c in classes or []]
+        # The model gives labels as text or int64; answer with the classes as trained.
+        self.label_of = {_label_key(c): c for c in classes or []}
+
+    def predict(self, records: list[dict]) -> Output:
+        feeds = {}
+        for name, numeric in self.features:
+            if numeric:
+                values = [np.nan if r[name] is None else r[name] for r in records]
+                feeds[name] = np.array(values, dtype=np.float64).reshape(-1, 1)
+            else:
+                values = ["" if r[name] is None else r[name] for r in records]
+                feeds[name] = np.array(values, dtype=object).reshape(-1, 1)
+        outputs = self.session.run(None, feeds)
+        if self.task != Task.CLASSIFICATION:
+            return Output(predictions=[float(v) for v in outputs[0].ravel()], probabilities=None)
+        labels = [self.label_of[_label_key(v)] for v in outputs[0].ravel().tolist()]
+        probabilities = [
+            {c: round(float(p), 6) for c, p in zip(self.classes, row)} for row in outputs[1]
+        ]
+        return Output(predictions=labels, probabilities=probabilities)
+
+
+def _label_key(value) -> str:
+    if isinstance(value, bytes):
+        value = value.decode()
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        return repr(float(value))
+    return str(value)
+
+
 def runtime_of(model, *, schema: list[dict], task: str) -> SklearnRuntime:
     """A runtime around a model in hand (import verification, before it is stored)."""
     return SklearnRuntime(model, schema=schema, task=task)
@@ -76,27 +120,47 @@ def pipeline_for(version: ModelVersion):
             name=version.artifact, sha256=version.sha256, fmt=version.artifact_format
         )
     except ArtifactIntegrityError as exc:
-        raise VersionUnavailable(
-            f"model {version.model.name!r} version {version.version} cannot serve: {exc.message}",
-            model=version.model.name,
-            version=version.version,
-            fault=exc.fault,
-        ) from None
+        raise _unavailable(version, exc) from None
 
 
-def runtime_for(version: ModelVersion) -> SklearnRuntime:
+def _unavailable(version: ModelVersion, exc: ArtifactIntegrityError) -> VersionUnavailable:
+    return VersionUnavailable(
+        f"model {version.model.name!r} version {version.version} cannot serve: {exc.message}",
+        model=version.model.name,
+        version=version.version,
+        fault=exc.fault,
+    )
+
+
+def runtime_for(version: ModelVersion) -> SklearnRuntime | OnnxRuntime:
     """The runtime that serves a version (VersionUnavailable when it cannot load)."""
+    if version.runtime == Runtime.ONNX:
+        try:
+            # The pipeline it was compiled from must be intact too: a version is one whole.
+            artifacts.artifact_check(name=version.artifact, sha256=version.sha256)
+            session = artifacts.artifact_load(
+                name=version.compiled_artifact, sha256=version.compiled_sha256, fmt="onnx"
+            )
+        except ArtifactIntegrityError as exc:
+            raise _unavailable(version, exc) from None
+        return OnnxRuntime(
+            session, schema=version.schema, task=version.model.task, classes=version.classes
+        )
     return SklearnRuntime(pipeline_for(version), schema=version.schema, task=version.model.task)
 
 
 def versions_unloadable(versions) -> list[tuple[ModelVersion, str, str]]:
-    """(version, fault, message) for each version whose artifact would not load now."""
+    """(version, fault, message) for each version whose artifacts would not load now."""
     broken = []
     for version in versions:
         try:
             artifacts.artifact_verify(
                 name=version.artifact, sha256=version.sha256, fmt=version.artifact_format
             )
+            if version.runtime == Runtime.ONNX:
+                artifacts.artifact_verify(
+                    name=version.compiled_artifact, sha256=version.compiled_sha256, fmt="onnx"
+                )
         except ArtifactIntegrityError as exc:
             broken.append((version, exc.fault, exc.message))
     return broken

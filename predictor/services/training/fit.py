@@ -35,6 +35,7 @@ class Fitted:
     classes: list | None
     schema: list[dict]
     reference_stats: dict
+    holdout: pd.DataFrame  # the test rows' features, to verify the compiled model on
 
 
 def _silent(value: float, message: str) -> None:
@@ -130,4 +131,5 @@ def fit(req, progress=_silent) -> Fitted:
         classes=classes,
         schema=schema_from_frame(X_train),
         reference_stats=reference_stats_from_frame(X_train),
+        holdout=X_test,
     )

@@ -4,6 +4,8 @@ from predictor.models import Dataset, TrainingJob
 from predictor.services import jobs, registry
 from predictor.services.access import is_authenticated
 from predictor.services.registry import artifacts
+from predictor.services.schema import records_from_frame
+from predictor.services.serving.compiled.build import compile_pipeline
 from predictor.services.training.fit import fit
 from predictor.services.training.validate import CleanRequest, training_request_validate
 
@@ -25,6 +27,14 @@ def train_version(req: CleanRequest, *, user=None, progress=None):
     """Fit, store the artifact, and register the new version."""
     progress = progress or (lambda value, message: None)
     fitted = fit(req, progress)
+    progress(0.9, "compiling and verifying the ONNX runtime")
+    compiled = compile_pipeline(
+        fitted.pipeline,
+        schema=fitted.schema,
+        task=req.task,
+        classes=fitted.classes,
+        rows=records_from_frame(fitted.holdout, fitted.schema),
+    )
     progress(0.95, "saving the artifact")
     stored = artifacts.artifact_save(obj=fitted.pipeline)
     model = registry.model_get_or_create(name=req.model_name, task=req.task)
@@ -40,6 +50,7 @@ def train_version(req: CleanRequest, *, user=None, progress=None):
         metrics=fitted.metrics,
         dataset=req.dataset,
         reference_stats=fitted.reference_stats,
+        **compiled,
     )
 
 

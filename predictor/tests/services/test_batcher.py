@@ -4,7 +4,7 @@ import threading
 import time
 
 import pytest
-from django.db import DatabaseError, connections
+from django.db import connections
 
 from predictor.models import Prediction
 from predictor.services.errors import InvalidInput, ServiceUnavailable
@@ -124,14 +124,15 @@ def test_a_failing_insert_fails_every_caller_of_the_call_and_stores_nothing(
 ):
     settings.BATCH_MAX_WAIT_MS = 20
     version = versions[0]
-    real = writer.Prediction.objects.bulk_create
+    # The database refuses the statement (here: a table that is not there).
+    for name in ("_generic", "_postgresql"):
+        real = getattr(writer, name)
 
-    def broken(rows, *args, **kwargs):
-        if len(rows) > 1:
-            raise DatabaseError("disk full")
-        return real(rows, *args, **kwargs)
+        def broken(connection, rows, created_at, real=real):
+            sql, params = real(connection, rows, created_at)
+            return sql.replace("predictor_prediction", "predictor_prediction_gone", 1), params
 
-    monkeypatch.setattr(writer.Prediction.objects, "bulk_create", broken)
+        monkeypatch.setattr(writer, name, broken)
     results = run_together(
         [(lambda: inference.predict(version=version, records=[SETOSA, VERSICOLOR]))] * 6
     )
