@@ -2,6 +2,7 @@
 # make test  — the whole test suite (SQLite; DATABASE_URL=postgres://... for PostgreSQL)
 # make lint  — ruff
 # make bench — the benchmark (bench/RESULTS.md)
+# make bench-log — the prediction log at 1M and 10M rows on PostgreSQL (bench/LOG-RESULTS.md)
 
 PYTHON ?= python3
 VENV := .venv
@@ -9,7 +10,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format setup venv clean bench
+.PHONY: run test lint format setup venv clean bench bench-log
 
 $(VENV)/.installed-run: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -46,6 +47,10 @@ test: $(VENV)/.installed-dev
 # bench/RESULTS.md. SQLite unless DATABASE_URL names a PostgreSQL server.
 bench: $(VENV)/.installed-dev
 	$(PY) bench/run.py $(BENCH_ARGS)
+
+# Needs DATABASE_URL=postgres://… (a database named after it with _logbench is made anew).
+bench-log: $(VENV)/.installed-dev
+	$(PY) bench/log_bench.py $(BENCH_ARGS)
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .

@@ -1,11 +1,44 @@
 """gunicorn settings for mlsite: `gunicorn mlsite.wsgi -c python:mlsite.gunicorn_conf`.
 
 Command-line flags (--bind, --workers, --threads) still apply on top of these.
+
+Metrics: the workers share a directory of Prometheus metric files, so a scrape answered by
+any worker reports the totals of all of them. `on_starting` (in the master, before the
+first fork) empties `PROMETHEUS_MULTIPROC_DIR` when it is set, else makes a fresh temporary
+directory and sets it: prometheus_client reads the variable once, at import, and workers
+import it only after the fork. Nothing here imports prometheus_client before that.
 """
+
+import os
+import shutil
+import tempfile
 
 # gunicorn answers an over-long request line itself, with an HTML page. Let it through
 # (its parser still caps a line at 1 MiB) so the service answers a JSON 414 instead.
 limit_request_line = 0
+
+_METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+_made_dirs: list[str] = []
+
+
+def on_starting(server):
+    """A clean metrics directory for this run of the server (figures start from zero)."""
+    path = os.environ.get(_METRICS_ENV)
+    if path:
+        os.makedirs(path, exist_ok=True)
+        for entry in os.scandir(path):
+            if entry.is_file() and entry.name.endswith(".db"):
+                os.remove(entry.path)
+    else:
+        path = tempfile.mkdtemp(prefix="mlsite-metrics-")
+        _made_dirs.append(path)
+        os.environ[_METRICS_ENV] = path
+    server.log.info("metrics: worker files in %s", path)
+
+
+def on_exit(server):
+    for path in _made_dirs:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def post_fork(server, worker):
@@ -19,3 +52,17 @@ def post_fork(server, worker):
         libc.mallopt(-8, 2)  # M_ARENA_MAX
     except (OSError, AttributeError):
         pass  # not glibc: nothing to tune
+
+
+def post_worker_init(worker):
+    """Every worker reports its CPU and memory from the start, not from its first scrape."""
+    from predictor.services import metrics
+
+    metrics.process_sampler_start()
+
+
+def child_exit(server, worker):
+    """A worker that exited takes its per-process gauges along; its counts stay summed."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

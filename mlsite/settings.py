@@ -91,7 +91,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
     # The test database is a file too (not shared-cache memory), so tests see the same
     # locking as the server does.
-    DATABASES["default"].setdefault("TEST", {"NAME": str(BASE_DIR / "var" / "test-db.sqlite3")})
+    # SQLITE_TEST_NAME lets two test runs on one checkout keep apart.
+    _test_db = env.str("SQLITE_TEST_NAME", default=str(BASE_DIR / "var" / "test-db.sqlite3"))
+    DATABASES["default"].setdefault("TEST", {"NAME": _test_db})
     (BASE_DIR / "var").mkdir(exist_ok=True)
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
@@ -166,6 +168,37 @@ AUTH_CACHE_SECONDS = env.float("AUTH_CACHE_SECONDS", default=5.0)
 # already in flight (never when the request is alone).
 BATCH_MAX_ROWS_PER_CALL = env.int("BATCH_MAX_ROWS_PER_CALL", default=256)
 BATCH_MAX_WAIT_MS = env.float("BATCH_MAX_WAIT_MS", default=2.0)
+
+# --- Operations: health and metrics ---------------------------------------------------------
+# /metrics also answers `Authorization: Bearer <METRICS_TOKEN>` (a scraper); empty: staff only.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# How long a process reuses its /readyz answer (seconds).
+READINESS_CACHE_SECONDS = env.int("READINESS_CACHE_SECONDS", default=2)
+
+# --- The prediction log ----------------------------------------------------------------------
+# Fernet keys (comma-separated) for the values of sensitive features: the first encrypts,
+# every one decrypts (rotate by putting a new key first). None set: those values are not
+# stored at all, only "***".
+PREDICTION_LOG_KEYS = env.list("PREDICTION_LOG_KEYS", default=[])
+for _key in PREDICTION_LOG_KEYS:
+    try:
+        from cryptography.fernet import Fernet
+
+        Fernet(_key.encode())
+    except (ValueError, TypeError):
+        raise ImproperlyConfigured(
+            "PREDICTION_LOG_KEYS holds a value that is not a Fernet key (32 url-safe base64 "
+            "bytes); make one with: python -c 'from cryptography.fernet import Fernet; "
+            "print(Fernet.generate_key().decode())'"
+        ) from None
+# Days of prediction rows that `manage.py prune_predictions` keeps when run without
+# --older-than (unset: keep everything). Hourly aggregates are never pruned.
+PREDICTION_RETENTION_DAYS = env.int("PREDICTION_RETENTION_DAYS", default=None)
+if PREDICTION_RETENTION_DAYS is not None and PREDICTION_RETENTION_DAYS < 0:
+    raise ImproperlyConfigured("PREDICTION_RETENTION_DAYS must be 0 or more days")
+# The history API's page size (?page_size= may ask for 1 to PREDICTION_PAGE_MAX).
+PREDICTION_PAGE_SIZE = env.int("PREDICTION_PAGE_SIZE", default=50)
+PREDICTION_PAGE_MAX = 1000
 
 
 REST_FRAMEWORK = {

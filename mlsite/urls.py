@@ -1,12 +1,18 @@
-"""URLs: the REST API under /api/, the Open Inference Protocol under /v2/, pages, admin."""
+"""URLs: the REST API under /api/, the Open Inference Protocol under /v2/, operations
+(/healthz, /readyz, /metrics), pages, admin."""
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from predictor.api import ops
 from predictor.api.v2.views import ServerMetadataNoSlash
 
 urlpatterns = [
+    # Probes and scrapers ask without a trailing slash; with one is the same answer.
+    re_path(r"^healthz/?$", ops.Healthz.as_view(), name="healthz"),
+    re_path(r"^readyz/?$", ops.Readyz.as_view(), name="readyz"),
+    re_path(r"^metrics/?$", ops.Metrics.as_view(), name="metrics"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

@@ -9,13 +9,19 @@ class PredictorConfig(AppConfig):
     def ready(self):
         # Only imports and a signal: no database access and no artifact loading here.
         # Importing training registers its job kinds with the runner.
+        from django.db.backends.signals import connection_created
         from django.db.models.signals import post_save
 
         from predictor.models import RegisteredModel
         from predictor.services import jobs, training  # noqa: F401
+        from predictor.services.log import aggregates
         from predictor.services.serving import versioncache
 
         jobs.connect_orphan_check()
         post_save.connect(
             versioncache.on_model_saved, sender=RegisteredModel, dispatch_uid="registry-gen"
+        )
+        # SQLite adds the hourly aggregates' JSON counts with a Python function.
+        connection_created.connect(
+            aggregates.register_sqlite_functions, dispatch_uid="mlsite-sqlite-functions"
         )

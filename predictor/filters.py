@@ -3,6 +3,7 @@
 import django_filters
 from django import forms
 
+from predictor import selectors
 from predictor.models import Prediction, Source, slug_validator
 from predictor.services import timestamps
 from predictor.services.errors import InvalidInput
@@ -29,10 +30,13 @@ class TimestampFilter(django_filters.Filter):
 
 
 class PredictionFilter(django_filters.FilterSet):
+    """The log is filtered by model and version ids (looked up first), so each filter is a
+    range scan of one of the log's indexes, newest first."""
+
     model = django_filters.CharFilter(
-        field_name="model__name", validators=[slug_validator], max_length=100
+        method="by_model", validators=[slug_validator], max_length=100
     )
-    version = IntegerFilter(field_name="version__version", min_value=1, max_value=2**31 - 1)
+    version = IntegerFilter(method="by_version", min_value=1, max_value=2**31 - 1)
     source = django_filters.ChoiceFilter(choices=Source.choices)
     since = TimestampFilter(field_name="created_at", lookup_expr="gte", label="since")
     until = TimestampFilter(field_name="created_at", lookup_expr="lte", label="until")
@@ -40,3 +44,10 @@ class PredictionFilter(django_filters.FilterSet):
     class Meta:
         model = Prediction
         fields = ["model", "version", "source", "since", "until"]
+
+    def by_model(self, queryset, name, value):
+        return queryset.filter(model_id__in=selectors.model_ids(value))
+
+    def by_version(self, queryset, name, value):
+        model = self.form.cleaned_data.get("model")
+        return queryset.filter(version_id__in=selectors.version_ids(value, model=model))

@@ -130,6 +130,9 @@ class ModelVersion(models.Model):
     size_bytes = models.PositiveBigIntegerField(default=0)
     library_versions = models.JSONField(default=dict, blank=True)
     reference_stats = models.JSONField(default=dict, blank=True)
+    # Features whose logged values are encrypted (or redacted): the one part of a version,
+    # besides its stage and notes, that staff may change later.
+    sensitive = models.JSONField(default=list, blank=True)
     # The compiled runtime, set once when it is built (`runtime` "" until then): "onnx"
     # with its own hash-checked artifact, or "sklearn" with the reason in `runtime_note`.
     runtime = models.CharField(max_length=10, choices=Runtime.choices, blank=True)
@@ -160,7 +163,11 @@ class ModelVersion(models.Model):
 
     def save(self, *args, **kwargs):
         update_fields = kwargs.get("update_fields")
-        mutable_only = update_fields is not None and set(update_fields) <= {"stage", "notes"}
+        mutable_only = update_fields is not None and set(update_fields) <= {
+            "stage",
+            "notes",
+            "sensitive",
+        }
         if self.pk and not self._state.adding and not mutable_only:
             original = ModelVersion.objects.filter(pk=self.pk).values(*IMMUTABLE_VERSION_FIELDS)
             original = original.first()
@@ -210,6 +217,7 @@ class TrainingJob(Authored):
     test_size = models.FloatField(default=0.2)
     cv = models.PositiveSmallIntegerField(default=5)
     random_state = models.IntegerField(null=True, blank=True)
+    sensitive = models.JSONField(default=list, blank=True, help_text="Features logged encrypted.")
     error = models.TextField(blank=True)
     version = models.OneToOneField(
         ModelVersion,
@@ -254,34 +262,64 @@ class Source(models.TextChoices):
     V2 = "v2", "Open Inference Protocol"
     WEB = "web", "Web form"
     BATCH = "batch", "Batch upload"
+    SHADOW = "shadow", "Shadow version"
 
 
 class Prediction(models.Model):
-    """One served prediction (one input row), with optional ground truth."""
+    """One served prediction (one input row), with optional ground truth.
 
-    model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="+")
-    version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="predictions")
+    The log grows by millions of rows: its foreign keys are kept by the ORM (PROTECT,
+    CASCADE, SET NULL) without database constraints, whose per-row checks would double the
+    cost of every insert, and each index serves a filter of the history, newest first.
+    """
+
+    model = models.ForeignKey(
+        RegisteredModel,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
+    version = models.ForeignKey(
+        ModelVersion,
+        on_delete=models.PROTECT,
+        related_name="predictions",
+        db_constraint=False,
+        db_index=False,
+    )
     inputs = models.JSONField()
     output = models.JSONField()
     probabilities = models.JSONField(null=True, blank=True)
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.API)
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        db_constraint=False,
+        db_index=False,
     )
     latency_ms = models.FloatField(default=0.0)
     request_id = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     actual = models.JSONField(null=True, blank=True)
     actual_at = models.DateTimeField(null=True, blank=True)
+    # The values of the version's sensitive features, encrypted together (a Fernet token;
+    # "" when there are none or no key is set). `inputs` holds "***" in their place.
+    sealed = models.TextField(blank=True, default="")
+    # A shadow version's row points at the row that was served (no constraint, see above).
+    shadow_of = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["-created_at", "-id"], name="pred_created"),
-            models.Index(fields=["model", "-created_at"], name="pred_model_created"),
-            models.Index(fields=["version", "-created_at"], name="pred_version_created"),
-            models.Index(fields=["user", "-created_at"], name="pred_user_created"),
-            models.Index(fields=["source", "-created_at"], name="pred_source_created"),
+            models.Index(fields=["model", "-created_at", "-id"], name="pred_model_at"),
+            models.Index(fields=["version", "-created_at", "-id"], name="pred_version_at"),
+            models.Index(fields=["user", "-created_at", "-id"], name="pred_user_at"),
+            models.Index(fields=["user", "model", "-created_at", "-id"], name="pred_user_model_at"),
+            models.Index(fields=["source", "-created_at", "-id"], name="pred_source_at"),
+            models.Index(fields=["request_id"], name="pred_request_id"),
         ]
 
     def __str__(self):
@@ -289,6 +327,52 @@ class Prediction(models.Model):
 
     def get_absolute_url(self):
         return reverse("prediction-page", args=[self.pk])
+
+
+class PredictionHour(models.Model):
+    """The prediction log summed by hour, model, version, source and user: what charts and
+    monitoring read, so their cost does not grow with the log, and what survives pruning.
+
+    Kept up to date by the log's writer (one upsert per key in the flush that inserts the
+    rows) and by feedback. Counts are JSON objects of counts (nested for features) that the
+    database adds key by key (`mlsite_json_add`, see the migration).
+    """
+
+    hour = models.DateTimeField()
+    model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="+")
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="+")
+    source = models.CharField(max_length=10, choices=Source.choices)
+    user_key = models.BigIntegerField(default=0, help_text="The user's id; 0 for anonymous.")
+    predictions = models.BigIntegerField(default=0)
+    requests = models.BigIntegerField(default=0)
+    latency_ms_sum = models.FloatField(default=0.0)
+    # Requests by latency bucket: {"le_1": n, ..., "le_inf": n} (upper bounds in ms).
+    latency = models.JSONField(default=dict)
+    # Classes: {"class": n}; regression: counts on the target's training bins {"3": n}.
+    outputs = models.JSONField(default=dict)
+    output_sum = models.FloatField(default=0.0)
+    output_sumsq = models.FloatField(default=0.0)
+    # {"feature": {"bin or category": n}} on the version's reference bins.
+    features = models.JSONField(default=dict)
+    labelled = models.BigIntegerField(default=0)
+    correct = models.BigIntegerField(default=0)
+    abs_error_sum = models.FloatField(default=0.0)
+    sq_error_sum = models.FloatField(default=0.0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["hour", "model", "version", "source", "user_key"], name="one_row_an_hour"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["model", "hour"], name="hour_model"),
+            models.Index(fields=["version", "hour"], name="hour_version"),
+            models.Index(fields=["hour"], name="hour_hour"),
+        ]
+
+    def __str__(self):
+        return f"{self.model_id} v{self.version_id} {self.hour:%Y-%m-%d %H}h"
 
 
 class RegistryGeneration(models.Model):

@@ -1,15 +1,24 @@
 """Read queries shared by the API, the pages and the admin."""
 
-from collections import Counter
+from collections import Counter, defaultdict
 
-import numpy as np
-from django.db.models import Count, OuterRef, Subquery
+from django.db.models import Count, OuterRef, Subquery, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from predictor.models import Dataset, ModelVersion, Prediction, RegisteredModel, Stage, TrainingJob
+from predictor.models import (
+    Dataset,
+    ModelVersion,
+    Prediction,
+    RegisteredModel,
+    Stage,
+    Task,
+    TrainingJob,
+)
 from predictor.services import access
 from predictor.services.errors import NotFound
+from predictor.services.log import aggregates, windows
+from predictor.services.schema import MISSING, OUTPUT
 from predictor.services.serving import routing
 
 
@@ -83,48 +92,116 @@ def prediction_get(*, pk, user, also=()) -> Prediction:
         raise NotFound(f"no prediction {pk}") from None
 
 
-def prediction_charts(queryset, *, days: int = 30) -> dict:
-    """Predictions per day and the distribution of predicted values, for the history page."""
-    since = timezone.now() - timezone.timedelta(days=days)
-    per_day = list(
-        queryset.filter(created_at__gte=since)
-        .order_by()
-        .annotate(day=TruncDate("created_at"))
-        .values("day")
-        .annotate(n=Count("id"))
-        .order_by("day")
-    )
-    peak = max((d["n"] for d in per_day), default=0) or 1
-    per_day = [
-        {"label": d["day"].isoformat(), "value": d["n"], "pct": 100 * d["n"] / peak}
-        for d in per_day
-    ]
+def model_ids(name: str) -> list[int]:
+    """Ids of the model named so (none or one): the log is filtered by id, on its index."""
+    return list(RegisteredModel.objects.filter(name=name).values_list("id", flat=True))
 
-    outputs = list(queryset.order_by().values_list("output", flat=True)[:5000])
-    numbers = [o for o in outputs if isinstance(o, (int, float)) and not isinstance(o, bool)]
-    if (
-        outputs
-        and len(numbers) == len(outputs)
-        and len({type(o) for o in outputs}) == 1
-        and isinstance(outputs[0], float)
+
+def version_ids(number: int, *, model: str | None = None) -> list[int]:
+    qs = ModelVersion.objects.filter(version=number)
+    if model:
+        qs = qs.filter(model__name=model)
+    return list(qs.values_list("id", flat=True))
+
+
+def model_feature_names(name: str) -> list[str]:
+    """Every feature of a model's versions, in schema order, older versions' extras last."""
+    names = []
+    for schema in (
+        ModelVersion.objects.filter(model__name=name)
+        .order_by("-version")
+        .values_list("schema", flat=True)
     ):
-        counts, edges = np.histogram(numbers, bins=10)
-        dist = [
-            {"label": f"{edges[i]:.4g} – {edges[i + 1]:.4g}", "value": int(c)}
-            for i, c in enumerate(counts)
-        ]
-        kind = "values"
-    else:
-        dist = [
-            {"label": str(k), "value": v} for k, v in Counter(map(str, outputs)).most_common(12)
-        ]
-        kind = "classes"
-    top = max((d["value"] for d in dist), default=0) or 1
-    for d in dist:
-        d["pct"] = 100 * d["value"] / top
+        names += [f["name"] for f in schema if f["name"] not in names]
+    return names
+
+
+def _bin_label(edges: list, key: str) -> str:
+    if key == MISSING or not edges:
+        return "missing" if key == MISSING else key
+    i = int(key)
+    return f"{edges[i]:.4g} – {edges[i + 1]:.4g}"
+
+
+def prediction_charts(user, filters: dict, *, days: int = 30) -> dict:
+    """Predictions per day and each model's predicted classes (regression: values on its
+    training bins) over the last `days` days of the filtered history: whole hours from the
+    hourly aggregates, the window's ends from the rows. Its cost does not grow with the log."""
+    until = filters.get("until") or timezone.now()
+    since = until - timezone.timedelta(days=days)
+    if filters.get("since") and filters["since"] > since:
+        since = filters["since"]
+    scope = windows.Scope(
+        model_ids=tuple(model_ids(filters["model"])) if filters.get("model") else None,
+        version_ids=tuple(version_ids(filters["version"], model=filters.get("model")))
+        if filters.get("version")
+        else None,
+        source=filters.get("source") or None,
+        user_id=None if access.is_staff(user) else user.pk,
+    )
+    span = windows.window(scope, since, until)
+    per_day = Counter()
+    for day, n in (
+        span.hours.annotate(day=TruncDate("hour"))
+        .values_list("day")
+        .annotate(n=Sum("predictions"))
+        .order_by()
+    ):
+        per_day[day] += n
+    for day, n in (
+        span.rows.annotate(day=TruncDate("created_at"))
+        .values_list("day")
+        .annotate(n=Count("id"))
+        .order_by()
+    ):
+        per_day[day] += n
+
+    counted = defaultdict(Counter)  # (model id, version id) → counts of outputs
+    for model_id, version_id, outputs in span.hours.values_list(
+        "model_id", "version_id", "outputs"
+    ):
+        counted[(model_id, version_id)].update(outputs)
+    partial = span.rows.values_list("model_id", "version_id", "output").annotate(n=Count("id"))
+    raw = defaultdict(list)
+    for model_id, version_id, output, n in partial.order_by():
+        raw[(model_id, version_id)].append((output, n))
+    versions = {
+        v.pk: v
+        for v in ModelVersion.objects.filter(
+            pk__in={k[1] for k in [*counted, *raw]}
+        ).select_related("model")
+    }
+    for key, pairs in raw.items():
+        version = versions[key[1]]
+        for output, n in pairs:
+            counts, _, _ = aggregates.output_counts(version, [output])
+            for label in counts:
+                counted[key][label] += n
+    by_model = defaultdict(lambda: {"counts": Counter()})
+    for (model_id, version_id), counts in counted.items():
+        version = versions[version_id]
+        entry = by_model[model_id]
+        entry["name"] = version.model.name
+        regression = version.model.task == Task.REGRESSION
+        entry["kind"] = "values" if regression else "classes"
+        edges = (version.reference_stats or {}).get(OUTPUT, {}).get("edges", [])
+        for key, n in counts.items():
+            entry["counts"][_bin_label(edges, key) if regression else key] += n
+    models = []
+    for entry in sorted(by_model.values(), key=lambda e: e["name"]):
+        bars = [{"label": k, "value": v} for k, v in entry["counts"].most_common(12)]
+        top = max((b["value"] for b in bars), default=0) or 1
+        for b in bars:
+            b["pct"] = 100 * b["value"] / top
+        models.append({"name": entry["name"], "kind": entry["kind"], "bars": bars})
+    peak = max(per_day.values(), default=0) or 1
     return {
-        "per_day": per_day,
-        "distribution": dist,
-        "distribution_kind": kind,
-        "sampled": len(outputs),
+        "since": since,
+        "until": until,
+        "per_day": [
+            {"label": day.isoformat(), "value": n, "pct": 100 * n / peak}
+            for day, n in sorted(per_day.items())
+        ],
+        "models": models,
+        "total": sum(per_day.values()),
     }

@@ -1,11 +1,13 @@
 """The audit trails, read-only: stage transitions and the prediction log."""
 
 from django.contrib import admin
+from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
 from django.db import connection
 from django.utils.functional import cached_property
 
 from predictor.models import Prediction, StageTransition
+from predictor.services.log import retention
 
 
 @admin.register(StageTransition)
@@ -62,13 +64,34 @@ class PredictionAdmin(admin.ModelAdmin):
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     list_per_page = 50
-    search_fields = ["=request_id"]
+    search_fields = ["=request_id", "=user__username"]
+    actions = ["erase_users"]
 
     def has_add_permission(self, request):
         return False
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # one row at a time is not how the log is kept
+        return actions
+
+    @admin.action(
+        description="Erase every logged prediction of the selected rows' users (erasure request)",
+        permissions=["delete"],
+    )
+    def erase_users(self, request, queryset):
+        users = get_user_model().objects.filter(
+            pk__in=queryset.exclude(user=None).values("user_id").distinct()
+        )
+        if not users:
+            self.message_user(request, "The selected rows are anonymous: nobody to erase.")
+            return
+        for user in users:
+            count = retention.erase_user(user)
+            self.message_user(request, f"Removed {count} predictions of {user.username}.")
 
     @admin.display(description="version", ordering="version__version")
     def version_number(self, obj):

@@ -150,6 +150,27 @@ class ImportForm(forms.Form):
     description = forms.CharField(required=False)
 
 
+class VersionForm(forms.ModelForm):
+    """Notes, and which features are logged encrypted (a choice among the schema's)."""
+
+    sensitive = forms.MultipleChoiceField(
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Logged values of these features are encrypted (PREDICTION_LOG_KEYS) or, "
+        "with no key set, not stored; everyone but staff asking for them sees ***.",
+    )
+
+    class Meta:
+        model = ModelVersion
+        fields = ["notes", "sensitive"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        names = self.instance.feature_names if self.instance and self.instance.pk else []
+        self.fields["sensitive"].choices = [(n, n) for n in names]
+        self.initial["sensitive"] = list(self.instance.sensitive or [])
+
+
 @admin.register(ModelVersion)
 class ModelVersionAdmin(admin.ModelAdmin):
     list_display = [
@@ -193,12 +214,13 @@ class ModelVersionAdmin(admin.ModelAdmin):
         "library_versions",
         "created_by",
         "created_at",
+        "sensitive",
         "notes",
         "transitions_display",
     ]
-    # Everything but the notes: a version is immutable, and its stage moves only through
-    # the actions (the stage service), which keep the audit trail.
-    readonly_fields = [f for f in fields if f != "notes"]
+    # Everything but the notes and the sensitive features: a version is immutable, and its
+    # stage moves only through the actions (the stage service), which keep the audit trail.
+    readonly_fields = [f for f in fields if f not in ("notes", "sensitive")]
 
     def has_add_permission(self, request):
         return False  # versions come from training or from the import page
@@ -236,8 +258,14 @@ class ModelVersionAdmin(admin.ModelAdmin):
         ]
         return html_table(["when", "from", "to", "who", "why"], rows) if rows else "—"
 
+    def get_form(self, request, obj=None, **kwargs):
+        kwargs["form"] = VersionForm
+        return super().get_form(request, obj, **kwargs)
+
     def save_model(self, request, obj, form, change):
-        obj.save(update_fields=["notes"])
+        registry.version_change(
+            version=obj, sensitive=form.cleaned_data["sensitive"], notes=obj.notes
+        )
 
     def get_urls(self):
         urls = [

@@ -1,6 +1,5 @@
 """The prediction log: history, one prediction, feedback, and the CSV export."""
 
-import csv
 import json
 
 from django.http import StreamingHttpResponse
@@ -12,9 +11,10 @@ from rest_framework.response import Response
 
 from predictor import selectors
 from predictor.api import serializers as s
-from predictor.api.pagination import PagePagination
+from predictor.api.pagination import LogCursorPagination
 from predictor.filters import PredictionFilter
-from predictor.services import csvsafe
+from predictor.services import access
+from predictor.services.log import history
 from predictor.services.serving import inference
 
 
@@ -28,25 +28,12 @@ class CSVRenderer(renderers.BaseRenderer):
         return json.dumps(data).encode()
 
 
-CSV_COLUMNS = [
-    "id",
-    "created_at",
-    "model",
-    "version",
-    "source",
-    "user",
-    "output",
-    "probabilities",
-    "actual",
-    "latency_ms",
-    "request_id",
-    "inputs",
-]
-
-
-class _Echo:
-    def write(self, value):
-        return value
+def _decrypt_asked(request) -> bool:
+    """?decrypt=true|false; only staff get sensitive values back (others keep "***")."""
+    raw = request.query_params.get("decrypt", "false")
+    if raw not in ("true", "false"):
+        raise ValidationError({"decrypt": ["use true or false"]})
+    return raw == "true" and access.is_staff(request.user)
 
 
 @extend_schema_view(
@@ -60,7 +47,12 @@ class _Echo:
             OpenApiParameter(
                 "format",
                 {"type": "string", "enum": ["json", "csv"]},
-                description="csv: export every matching row.",
+                description="csv: export every matching row (streamed; no paging).",
+            ),
+            OpenApiParameter(
+                "decrypt",
+                {"type": "string", "enum": ["true", "false"]},
+                description="Staff: show the values of sensitive features.",
             ),
             *[
                 OpenApiParameter(
@@ -80,7 +72,7 @@ class PredictionViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = s.PredictionSerializer
     permission_classes = [permissions.IsAuthenticated]
     filterset_class = PredictionFilter
-    pagination_class = PagePagination
+    pagination_class = LogCursorPagination
     renderer_classes = [renderers.JSONRenderer, renderers.BrowsableAPIRenderer, CSVRenderer]
 
     def get_queryset(self):
@@ -100,7 +92,26 @@ class PredictionViewSet(viewsets.ReadOnlyModelViewSet):
     def get_object(self):
         return selectors.prediction_get(pk=self.kwargs["pk"], user=self.request.user)
 
-    QUERY_PARAMS = {"model", "version", "source", "since", "until", "page", "page_size", "format"}
+    QUERY_PARAMS = {
+        "model",
+        "version",
+        "source",
+        "since",
+        "until",
+        "cursor",
+        "page_size",
+        "format",
+        "decrypt",
+    }
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "decrypt": _decrypt_asked(self.request)}
+
+    def retrieve(self, request, *args, **kwargs):
+        unknown = sorted(set(request.query_params) - {"decrypt", "format"})
+        if unknown:
+            raise ValidationError({unknown[0]: ["unknown query parameter; use: decrypt"]})
+        return super().retrieve(request, *args, **kwargs)
 
     def list(self, request, *args, **kwargs):
         unknown = sorted(set(request.query_params) - self.QUERY_PARAMS)
@@ -119,36 +130,18 @@ class PredictionViewSet(viewsets.ReadOnlyModelViewSet):
         if request.query_params.get("format", "json") not in ("json", "csv", "api"):
             raise ValidationError({"format": ["use json or csv"]})
         self.paginator.validate(request)
+        decrypt = _decrypt_asked(request)
         if getattr(request.accepted_renderer, "format", None) == "csv":
-            return self._csv(self.filter_queryset(self.get_queryset()))
+            return self._csv(self.filter_queryset(self.get_queryset()), decrypt)
         return super().list(request, *args, **kwargs)
 
-    def _csv(self, queryset):
-        writer = csv.writer(_Echo())
-
-        def rows():
-            yield writer.writerow(CSV_COLUMNS)
-            for p in queryset.iterator(chunk_size=2000):
-                yield writer.writerow(
-                    csvsafe.row(
-                        [
-                            p.pk,
-                            p.created_at.isoformat(),
-                            p.model.name,
-                            p.version.version,
-                            p.source,
-                            p.user.username if p.user_id else "",
-                            json.dumps(p.output),
-                            json.dumps(p.probabilities) if p.probabilities is not None else "",
-                            json.dumps(p.actual) if p.actual is not None else "",
-                            round(p.latency_ms, 3),
-                            p.request_id,
-                            json.dumps(p.inputs),
-                        ]
-                    )
-                )
-
-        response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    def _csv(self, queryset, decrypt: bool):
+        name = self.request.query_params.get("model")
+        features = selectors.model_feature_names(name) if name else None
+        response = StreamingHttpResponse(
+            history.export(queryset, features=features, decrypt=decrypt),
+            content_type="text/csv; charset=utf-8",
+        )
         response["Content-Disposition"] = 'attachment; filename="predictions.csv"'
         return response
 

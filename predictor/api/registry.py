@@ -99,6 +99,22 @@ class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):
         """Predict with this exact version."""
         return predict_response(request, model_name, version)
 
+    def get_permissions(self):
+        if self.action == "partial_update":
+            return [permissions.IsAdminUser()]
+        return super().get_permissions()
+
+    @extend_schema(
+        request=s.VersionChangeSerializer,
+        responses={200: s.ModelVersionDetailSerializer, 400: s.ErrorSerializer},
+    )
+    def partial_update(self, request, model_name=None, version=None):
+        """Mark features sensitive (their logged values are encrypted) or edit notes (staff)."""
+        body = s.VersionChangeSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        changed = registry.version_change(version=self.get_object(), **body.validated_data)
+        return Response(s.ModelVersionDetailSerializer(changed).data)
+
     @extend_schema(
         request=s.PromoteSerializer,
         responses={200: s.ModelVersionSerializer, 400: s.ErrorSerializer, 409: s.ErrorSerializer},

@@ -11,6 +11,7 @@ from predictor.models import (
     Task,
     TrainingJob,
 )
+from predictor.services.log import sealing
 from predictor.services.training import ALGORITHMS
 
 
@@ -85,10 +86,20 @@ class ModelVersionSerializer(serializers.ModelSerializer):
             "runtime_note",
             "compiled_sha256",
             "library_versions",
+            "sensitive",
             "notes",
             "created_by",
             "created_at",
         ]
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if instance.sensitive:
+            marked = set(instance.sensitive)
+            data["schema"] = [
+                {**f, "sensitive": True} if f["name"] in marked else f for f in data["schema"]
+            ]
+        return data
 
     def get_training_job(self, obj) -> int | None:
         job = getattr(obj, "training_job", None)
@@ -98,6 +109,26 @@ class ModelVersionSerializer(serializers.ModelSerializer):
 class ModelVersionDetailSerializer(ModelVersionSerializer):
     class Meta(ModelVersionSerializer.Meta):
         fields = ModelVersionSerializer.Meta.fields + ["reference_stats"]
+
+
+class VersionChangeSerializer(serializers.Serializer):
+    """What may change on a version after it is made (staff)."""
+
+    sensitive = serializers.ListField(
+        child=serializers.CharField(max_length=200), required=False, max_length=1000
+    )
+    notes = serializers.CharField(required=False, allow_blank=True, max_length=10000)
+
+    def validate(self, attrs):
+        unknown = set(self.initial_data) - set(self.fields)
+        if unknown:
+            raise serializers.ValidationError(
+                {
+                    k: ["a version is immutable; only sensitive and notes change"]
+                    for k in sorted(unknown)
+                }
+            )
+        return attrs
 
 
 class PromoteSerializer(serializers.Serializer):
@@ -146,6 +177,9 @@ class TrainingRequestSerializer(serializers.Serializer):
         choices=Task.choices, required=False, allow_null=True, default=None
     )
     target = serializers.CharField(required=False, allow_null=True, allow_blank=True, default=None)
+    sensitive = serializers.ListField(
+        child=serializers.CharField(max_length=200), required=False, default=list, max_length=1000
+    )
 
     def validate(self, attrs):
         unknown = set(self.initial_data) - set(self.fields)
@@ -179,6 +213,7 @@ class TrainingJobSerializer(serializers.ModelSerializer):
             "test_size",
             "cv",
             "random_state",
+            "sensitive",
             "created_at",
             "started_at",
             "finished_at",
@@ -213,6 +248,12 @@ class PredictionSerializer(serializers.ModelSerializer):
             "actual",
             "actual_at",
         ]
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if self.context.get("decrypt") and instance.sealed:
+            data["inputs"] = sealing.unseal(instance.inputs, instance.sealed)
+        return data
 
 
 class FeedbackSerializer(serializers.Serializer):

@@ -12,7 +12,7 @@ Every door asks here; none decides it on its own.
 
 from django.db.models import Q, QuerySet
 
-from predictor.models import ModelVersion, RegisteredModel, Stage
+from predictor.models import ModelVersion, RegisteredModel, Source, Stage
 from predictor.services.errors import LoginRequired, NotFound
 
 STAFF_ONLY_STAGES = (Stage.ARCHIVED, Stage.NONE)
@@ -58,6 +58,8 @@ def predictions_visible(user, queryset: QuerySet, *, also=()) -> QuerySet:
     """The predictions of `queryset` the user may see (`also`: ids of this browser session)."""
     if is_staff(user):
         return queryset
+    # Shadow versions' rows are staff business: their answers were never shown to anyone.
+    queryset = queryset.exclude(source=Source.SHADOW)
     mine = Q(user_id=user.pk) if is_authenticated(user) else Q(pk__in=[])
     also = [pk for pk in also if isinstance(pk, int)]
     return queryset.filter(mine | Q(pk__in=also)) if also else queryset.filter(mine)

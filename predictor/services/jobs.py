@@ -20,6 +20,7 @@ from django.db import close_old_connections, connections, transaction
 from django.utils import timezone
 
 from predictor.models import JobStatus, TrainingJob
+from predictor.services import metrics
 from predictor.services.errors import ServiceError
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,7 @@ def _finish(job_id: int, status: str, *, error: str = "", version=None) -> None:
     else:
         fields["message"] = "failed"
     TrainingJob.objects.filter(pk=job_id).update(**fields)
+    metrics.job_ended(status=status)
 
 
 class EagerRunner:

@@ -7,14 +7,16 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
 
-from predictor.models import Task
+from predictor.models import Source, Task
 from predictor.services.errors import InvalidInput, NotFound, ServiceError
 from predictor.services.serving import batch, routing
+from predictor.web.catalog import prediction_timed
 from predictor.web.common import usable_model
 from predictor.web.forms import BatchForm
 
 
 @require_http_methods(["GET", "POST"])
+@prediction_timed(Source.BATCH)
 def batch_page(request, name):
     """Upload a CSV of feature rows; get a summary and the scored CSV."""
     if not request.user.is_authenticated:

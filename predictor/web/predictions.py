@@ -1,7 +1,6 @@
 """A prediction's result page (with "was this right?"), and the history of predictions."""
 
 from django.contrib.auth.views import redirect_to_login
-from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -12,9 +11,13 @@ from predictor.filters import PredictionFilter
 from predictor.models import Source, Task
 from predictor.services import schema
 from predictor.services.errors import NotFound, ServiceError
+from predictor.services.log import history as history_log
+from predictor.services.log import sealing
 from predictor.services.serving import inference
 from predictor.web.common import strip_row
 from predictor.web.forms import FeedbackForm
+
+HISTORY_PAGE_SIZE = 25
 
 
 def _visible_prediction(request, pk):
@@ -43,6 +46,9 @@ def prediction_page(request, pk):
             form.add_error("actual", strip_row(exc.message))
         else:
             return redirect(reverse("prediction-page", args=[pk]) + "?thanks=1")
+    inputs = prediction.inputs
+    if request.user.is_staff and request.GET.get("decrypt") == "true":
+        inputs = sealing.unseal(inputs, prediction.sealed)
     probabilities = None
     if prediction.probabilities:
         probabilities = sorted(
@@ -56,7 +62,7 @@ def prediction_page(request, pk):
         else prediction.output,
         "version": version,
         "probabilities": probabilities,
-        "inputs": [(f["name"], prediction.inputs.get(f["name"])) for f in version.schema],
+        "inputs": [(f["name"], inputs.get(f["name"])) for f in version.schema],
         "form": form,
         "thanks": request.GET.get("thanks"),
     }
@@ -64,21 +70,33 @@ def prediction_page(request, pk):
 
 
 def history(request):
-    """Prediction history with filters and charts (staff see everybody's)."""
+    """Prediction history with filters and charts (staff see everybody's), by cursor."""
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path())
-    base = selectors.predictions_visible_to(request.user).order_by("-created_at", "-id")
+    base = selectors.predictions_visible_to(request.user)
     filters = PredictionFilter(request.GET or None, queryset=base)
-    qs = filters.qs if filters.is_bound and filters.is_valid() else base
-    page = Paginator(qs, 25).get_page(request.GET.get("page"))
+    valid = not filters.is_bound or filters.is_valid()
     query = request.GET.copy()
-    query.pop("page", None)
+    query.pop("cursor", None)
     context = {
         "filters": filters,
-        "page": page,
-        "charts": selectors.prediction_charts(qs),
         "query": query.urlencode(),
         "models": selectors.models_visible_to(request.user).values_list("name", flat=True),
         "sources": Source.choices,
+        "page": None,
     }
-    return render(request, "predictor/history.html", context, status=400 if filters.errors else 200)
+    if valid:
+        # A bad filter shows its error and no rows: never the unfiltered list.
+        try:
+            context["page"] = history_log.page(
+                filters.qs if filters.is_bound else base,
+                cursor=request.GET.get("cursor"),
+                size=HISTORY_PAGE_SIZE,
+            )
+        except ServiceError as exc:
+            filters.errors["cursor"] = [exc.message]
+            valid = False
+        else:
+            cleaned = filters.form.cleaned_data if filters.is_bound else {}
+            context["charts"] = selectors.prediction_charts(request.user, cleaned)
+    return render(request, "predictor/history.html", context, status=200 if valid else 400)

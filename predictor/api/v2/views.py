@@ -11,6 +11,8 @@ from rest_framework.views import APIView
 from predictor.api.errors import exception_handler
 from predictor.api.parsers import AnyAsJSONParser, SafeJSONParser
 from predictor.api.v2 import codec
+from predictor.models import Source
+from predictor.services import metrics
 from predictor.services.errors import InvalidInput, VersionUnavailable
 from predictor.services.serving import routing, runtime
 
@@ -105,6 +107,13 @@ class ModelReady(V2View):
 )
 class ModelInfer(V2View):
     """Inference: tensors by feature name, or one 2-D tensor; outputs predict, predict_proba."""
+
+    def dispatch(self, request, *args, **kwargs):
+        # Counted with the status answered, whatever refused it (auth, parsing, the model).
+        with metrics.prediction_request_timed(source=Source.V2, model_name=kwargs["name"]) as t:
+            response = super().dispatch(request, *args, **kwargs)
+            t.code = response.status_code
+        return response
 
     def post(self, request, name, version=None):
         found = self.version_for(request, name, version)

@@ -1,19 +1,21 @@
-"""Writing the prediction log: the rows of one model call, in one statement.
+"""Writing the prediction log: the rows of one model call and their hourly aggregates.
 
 The hot path of every prediction ends here, so the rows go in as one multi-row INSERT
-written here rather than through the ORM's `bulk_create`: one round trip to the database
-(a single statement is its own transaction, atomic), no model instances, no BEGIN. On
-PostgreSQL it uses the "log" connection when settings define one (commits that do not wait
-for the disk, see settings.py).
+written here rather than through the ORM's `bulk_create`, and the aggregates as one upsert
+of the keys the rows touch. On PostgreSQL both are one statement (the upsert a CTE of the
+INSERT): one round trip, its own transaction, no model instances, no BEGIN; it uses the
+"log" connection when settings define one (commits that do not wait for the disk, see
+settings.py). SQLite runs the two statements in one transaction.
 """
 
 import json
 import logging
 
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 
 from predictor.models import Prediction
 from predictor.services.errors import ServiceUnavailable
+from predictor.services.log import aggregates
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +29,7 @@ COLUMNS = (
     "user_id",
     "latency_ms",
     "request_id",
+    "sealed",
     "created_at",
 )
 
@@ -46,23 +49,32 @@ def _row(row: dict) -> list:
         row["user_id"],
         row["latency_ms"],
         row["request_id"],
+        row.get("sealed", ""),
     ]
 
 
-def _postgresql(connection, rows: list[dict], created_at) -> tuple[str, list]:
-    """One JSON document for all rows, unpacked by PostgreSQL: two parameters whatever the
-    number of rows (a statement with a placeholder per value costs more to build in Python
-    than everything else a 1,000-row request does)."""
+def _postgresql(connection, rows: list[dict], created_at, tally) -> tuple[str, list]:
+    """One JSON document for all rows, unpacked by PostgreSQL: a parameter or two whatever
+    the number of rows (a statement with a placeholder per value costs more to build in
+    Python than everything else a 1,000-row request does). Ids come back in row order: the
+    sequence numbers the rows in the order they are inserted."""
     table = connection.ops.quote_name(Prediction._meta.db_table)
-    sql = (
+    insert = (
         f"INSERT INTO {table} ({', '.join(COLUMNS)}) "
         "SELECT (r->>0)::bigint, (r->>1)::bigint, r->2, r->3, NULLIF(r->4, 'null'::jsonb), "
-        "r->>5, (r->>6)::bigint, (r->>7)::float8, r->>8, %s "
+        "r->>5, (r->>6)::bigint, (r->>7)::float8, r->>8, r->>9, %s "
         "FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS x(r, n) ORDER BY n "
         "RETURNING id"
     )
     document = json.dumps([_row(row) for row in rows], separators=(",", ":"))
-    return sql, [connection.ops.adapt_datetimefield_value(created_at), document]
+    params = [connection.ops.adapt_datetimefield_value(created_at), document]
+    if not tally:
+        return insert, params
+    sql = (
+        f"WITH rows AS ({insert}), hours AS ({aggregates.upsert_postgresql(connection)}) "
+        "SELECT id FROM rows ORDER BY id"
+    )
+    return sql, [*params, json.dumps(tally.document(), separators=(",", ":"))]
 
 
 def _generic(connection, rows: list[dict], created_at) -> tuple[str, list]:
@@ -85,17 +97,25 @@ def _dumps(value) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
-def rows_write(rows: list[dict]) -> list[int]:
-    """Insert the rows (dicts of `COLUMNS`, one `created_at` for all) in one statement,
-    committed before this returns; their ids in order. If the log cannot be written, none
-    of them is: ServiceUnavailable (503)."""
-    connection = connections[_alias()]
-    build = _postgresql if connection.vendor == "postgresql" else _generic
-    sql, params = build(connection, rows, rows[0]["created_at"])
+def rows_write(rows: list[dict], tally: aggregates.Tally | None = None) -> list[int]:
+    """Insert the rows (dicts of `COLUMNS`, one `created_at` for all) and add the tally to
+    the hourly aggregates, atomically, committed before this returns; the rows' ids in
+    order. If the log cannot be written, none of it is: ServiceUnavailable (503)."""
+    alias = _alias()
+    connection = connections[alias]
     try:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            ids = [row[0] for row in cursor.fetchall()]
+        if connection.vendor == "postgresql":
+            sql, params = _postgresql(connection, rows, rows[0]["created_at"], tally)
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                ids = [row[0] for row in cursor.fetchall()]
+        else:
+            sql, params = _generic(connection, rows, rows[0]["created_at"])
+            with transaction.atomic(using=alias), connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                ids = [row[0] for row in cursor.fetchall()]
+                if tally:
+                    aggregates.tally_write(tally, alias)
     except DatabaseError as exc:
         log.error("the prediction log could not be written (%d rows): %s", len(rows), exc)
         raise ServiceUnavailable(

@@ -6,6 +6,7 @@ from predictor.services.registry.versions import (
     library_versions,
     model_check_task,
     model_get_or_create,
+    version_change,
     version_create,
     version_promote,
     version_rollback,
@@ -16,6 +17,7 @@ __all__ = [
     "model_check_task",
     "model_get_or_create",
     "version_create",
+    "version_change",
     "version_promote",
     "version_rollback",
 ]

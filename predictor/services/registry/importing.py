@@ -110,7 +110,9 @@ class Declared:
     target: str
 
 
-def _declared(*, dataset: Dataset | None, target: str, features: str) -> Declared:
+def _declared(
+    *, dataset: Dataset | None, target: str, features: str, classification: bool
+) -> Declared:
     if dataset is None:
         schema = parse_features(features)
         if not schema:
@@ -133,7 +135,7 @@ def _declared(*, dataset: Dataset | None, target: str, features: str) -> Declare
         X = X[wanted]
     return Declared(
         schema=schema_from_frame(X, nullable=False),
-        reference=reference_stats_from_frame(X),
+        reference=reference_stats_from_frame(X, frame[target], classification=classification),
         frame=frame,
         target=target,
     )
@@ -196,7 +198,12 @@ def version_import(
     model = loaded.model
     if not hasattr(model, "predict"):
         raise InvalidInput("the uploaded object has no predict method", field="file")
-    declared = _declared(dataset=dataset, target=target, features=features)
+    declared = _declared(
+        dataset=dataset,
+        target=target,
+        features=features,
+        classification=task == Task.CLASSIFICATION,
+    )
     classes = _classes(model, task)
     _check_predicts(model, schema=declared.schema, task=task)
     metrics = _metrics(model, declared, task, classes, dataset)

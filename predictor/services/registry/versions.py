@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from predictor.models import ModelVersion, RegisteredModel, Stage, StageTransition, Task
 from predictor.services.errors import Conflict, InvalidInput
 from predictor.services.registry.artifacts import StoredArtifact
+from predictor.services.schema import sensitive_check
 from predictor.services.serving import versioncache
 
 
@@ -132,6 +133,24 @@ def version_promote(
         versioncache.changed()
     version.stage = stage
     return current
+
+
+def version_change(
+    *, version: ModelVersion, sensitive: list | None = None, notes: str | None = None
+) -> ModelVersion:
+    """Change what may change on a version: its sensitive features (logged encrypted from
+    the next prediction on; rows logged before stay as they were) and its notes."""
+    fields = []
+    if sensitive is not None:
+        version.sensitive = sensitive_check(sensitive, version.feature_names)
+        fields.append("sensitive")
+    if notes is not None:
+        version.notes = notes
+        fields.append("notes")
+    if fields:
+        version.save(update_fields=fields)
+        versioncache.changed()
+    return version
 
 
 def version_rollback(*, model: RegisteredModel, user=None, reason: str = "") -> ModelVersion:

@@ -17,11 +17,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, transaction
 from django.utils import timezone
 
 from predictor.models import ModelVersion, Prediction, Source, Task
+from predictor.services import metrics
 from predictor.services.errors import InvalidInput
-from predictor.services.log import writer
+from predictor.services.log import aggregates, sealing, writer
 from predictor.services.schema import ValidRows, rows_validate
 from predictor.services.serving import batcher, runtime
 
@@ -133,30 +135,43 @@ def _execute(batch: list[batcher.Pending]) -> None:
     version = batch[0].context.version
     output = runtime.runtime_for(version).predict([r for p in batch for r in p.rows])
     now = timezone.now()
+    tally = aggregates.Tally()
     rows, spans, start = [], [], 0
     for pending in batch:
         call, end = pending.context, start + len(pending.rows)
         latency_ms = (time.perf_counter() - call.started) * 1000.0
         probabilities = output.probabilities[start:end] if output.probabilities else None
         user_id = call.user.pk if call.user is not None else None
+        tally.add_request(
+            version,
+            moment=now,
+            source=call.source,
+            user_id=user_id,
+            records=pending.rows,
+            outputs=output.predictions[start:end],
+            latency_ms=latency_ms,
+        )
         for i, record in enumerate(pending.rows):
+            stored, sealed = sealing.seal(record, version.sensitive)
             rows.append(
                 {
                     "model_id": version.model_id,
                     "version_id": version.pk,
-                    "inputs": record,
+                    "inputs": stored,
                     "output": output.predictions[start + i],
                     "probabilities": probabilities[i] if probabilities else None,
                     "source": call.source,
                     "user_id": user_id,
                     "latency_ms": latency_ms,
                     "request_id": call.request_id,
+                    "sealed": sealed,
                     "created_at": now,
                 }
             )
         spans.append((pending, start, end, probabilities))
         start = end
-    ids = writer.rows_write(rows)
+    ids = writer.rows_write(rows, tally)
+    metrics.call_logged(model_name=version.model.name, version_number=version.version, rows=rows)
     for pending, start, end, probabilities in spans:
         pending.value = (ids[start:end], output.predictions[start:end], probabilities)
 
@@ -186,7 +201,23 @@ def prediction_feedback(*, prediction: Prediction, actual) -> Prediction:
                 "'actual' must be a finite number for a regression model", field="actual"
             )
         actual = float(actual)
-    prediction.actual = actual
-    prediction.actual_at = timezone.now()
-    prediction.save(update_fields=["actual", "actual_at"])
+    with transaction.atomic():
+        # The row as it is now (feedback may be given twice at once): what it adds to the
+        # hour's feedback figures replaces what the earlier answer added.
+        before = Prediction.objects.select_for_update().values_list("actual", flat=True)
+        previous = before.get(pk=prediction.pk)
+        tally = aggregates.Tally()
+        for value, sign in ((previous, -1), (actual, 1)):
+            tally.add_feedback(
+                version,
+                moment=prediction.created_at,
+                source=prediction.source,
+                user_id=prediction.user_id,
+                figures=aggregates.feedback_figures(version, prediction.output, value),
+                sign=sign,
+            )
+        prediction.actual = actual
+        prediction.actual_at = timezone.now()
+        prediction.save(update_fields=["actual", "actual_at"])
+        aggregates.tally_write(tally, DEFAULT_DB_ALIAS)
     return prediction

@@ -10,6 +10,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from predictor.models import Task
 from predictor.services.schema import (
     column_is_numeric,
     reference_stats_from_frame,
@@ -130,6 +131,8 @@ def fit(req, progress=_silent) -> Fitted:
         metrics=metrics,
         classes=classes,
         schema=schema_from_frame(X_train),
-        reference_stats=reference_stats_from_frame(X_train),
+        reference_stats=reference_stats_from_frame(
+            X_train, y_train, classification=req.task == Task.CLASSIFICATION
+        ),
         holdout=X_test,
     )

@@ -20,6 +20,7 @@ REQUEST_FIELDS = (
     "test_size",
     "cv",
     "random_state",
+    "sensitive",
 )
 
 
@@ -50,6 +51,7 @@ def train_version(req: CleanRequest, *, user=None, progress=None):
         metrics=fitted.metrics,
         dataset=req.dataset,
         reference_stats=fitted.reference_stats,
+        sensitive=req.sensitive,
         **compiled,
     )
 

@@ -2,7 +2,7 @@
 the `train` command: everything that can be checked before fitting."""
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -10,7 +10,7 @@ from predictor.models import Dataset, slug_validator
 from predictor.services import registry
 from predictor.services.errors import InvalidInput
 from predictor.services.registry.datasets import dataset_frame, infer_task
-from predictor.services.schema import column_is_numeric
+from predictor.services.schema import column_is_numeric, sensitive_check
 from predictor.services.training.algorithms import (
     RANDOM_STATE_MAX,
     C,
@@ -36,6 +36,7 @@ class CleanRequest:
     test_size: float
     cv: int
     random_state: int | None
+    sensitive: list = field(default_factory=list)
 
 
 def training_request_validate(
@@ -50,6 +51,7 @@ def training_request_validate(
     random_state: int | None = 0,
     task: str | None = None,
     target: str | None = None,
+    sensitive: list | None = None,
 ) -> CleanRequest:
     """Check everything about a training request that can be checked before fitting."""
     _check_model_name(model_name)
@@ -63,6 +65,8 @@ def training_request_validate(
     _check_search_space(estimator, algorithm, search_space)
     if task == C:
         _check_classes(frame[target], target, test_size, cv or (3 if search_space else 0))
+    features = [c for c in frame.columns if c != target]
+    sensitive = sensitive_check(sensitive or [], features)
     return CleanRequest(
         dataset=dataset,
         frame=frame.reset_index(drop=True),
@@ -75,6 +79,7 @@ def training_request_validate(
         test_size=float(test_size),
         cv=cv,
         random_state=random_state,
+        sensitive=sensitive,
     )
 
 

@@ -127,7 +127,12 @@ def test_history_filters_charts_and_pagination(iris_version, client, alice, bob)
     )
     page = client.get("/history/").content.decode()
     assert page.count('href="/predictions/') == 3
-    assert "Predictions per day" in page and "Distribution of predicted classes" in page
+    assert "Predictions per day" in page and "iris: predicted classes" in page
+    # The charts count alice's rows only (bob's virginica is not hers), with no total count
+    # of the whole log anywhere on the page.
+    charts = client.get("/history/").context["charts"]
+    assert charts["total"] == 3 and [b["label"] for b in charts["models"][0]["bars"]] == ["setosa"]
+    assert " of " not in re.sub(r"<[^>]+>", "", page).split("Download CSV")[0].split("</table>")[-1]
     assert client.get("/history/?source=batch").content.decode().count('href="/predictions/') == 0
     assert client.get("/history/?since=not-a-date").status_code == 400
     today = Prediction.objects.first().created_at.date().isoformat()
