@@ -102,17 +102,23 @@ def seed(rows: int, already: int) -> float:
             "SELECT id FROM auth_user WHERE username LIKE 'user%%' ORDER BY id", fetch=True
         )
     ]
-    model_id, version_id = sql(
-        "SELECT m.id, v.id FROM predictor_registeredmodel m JOIN predictor_modelversion v "
-        "ON v.model_id = m.id AND v.stage = 'production' WHERE m.name = 'iris'",
-        fetch=True,
-    )[0]
+    ids = dict(
+        (name, (m, v))
+        for name, m, v in sql(
+            "SELECT m.name, m.id, v.id FROM predictor_registeredmodel m JOIN "
+            "predictor_modelversion v ON v.model_id = m.id AND v.stage = 'production' "
+            "WHERE m.name IN ('iris', 'credit-risk')",
+            fetch=True,
+        )
+    )
+    (model_id, version_id), (other_model, other_version) = ids["iris"], ids["credit-risk"]
     step = DAYS * 86400.0 / rows
     sql(
         """
         INSERT INTO predictor_prediction (model_id, version_id, inputs, output, probabilities,
             source, user_id, latency_ms, request_id, created_at, sealed)
-        SELECT %(model)s, %(version)s,
+        SELECT CASE WHEN i %% 5 = 0 THEN %(other_model)s ELSE %(model)s END,
+            CASE WHEN i %% 5 = 0 THEN %(other_version)s ELSE %(version)s END,
             jsonb_build_object('sepal_length', 4.3 + (i %% 36) / 10.0, 'sepal_width', 2.0 + (i %% 24) / 10.0,
                                'petal_length', 1.0 + (i %% 59) / 10.0, 'petal_width', 0.1 + (i %% 25) / 10.0),
             to_jsonb((ARRAY['setosa', 'versicolor', 'virginica'])[1 + i %% 3]),
@@ -125,6 +131,8 @@ def seed(rows: int, already: int) -> float:
         {
             "model": model_id,
             "version": version_id,
+            "other_model": other_model,
+            "other_version": other_version,
             "users": user_ids,
             "n_users": len(user_ids),
             "rows": rows,
@@ -132,8 +140,12 @@ def seed(rows: int, already: int) -> float:
             "step": step,
         },
     )
-    # What rebuild_aggregates computes (per-feature bins aside), in one statement.
+    # What rebuild_aggregates computes (per-feature bins aside), in SQL.
     sql("DELETE FROM predictor_predictionhour")
+    sql(
+        "CREATE OR REPLACE AGGREGATE mlsite_json_sum(jsonb) "
+        "(SFUNC = mlsite_json_add, STYPE = jsonb, INITCOND = '{}')"
+    )
     sql(
         """
         INSERT INTO predictor_predictionhour (hour, model_id, version_id, source, user_key,
@@ -146,6 +158,17 @@ def seed(rows: int, already: int) -> float:
                      count(*) AS n, sum(latency_ms) AS ms
               FROM predictor_prediction GROUP BY 1, 2, 3, 4, 5, 6) g
         GROUP BY 1, 2, 3, 4, 5
+        """
+    )
+    # ... and the rows that add up all users (user_key -1).
+    sql(
+        """
+        INSERT INTO predictor_predictionhour (hour, model_id, version_id, source, user_key,
+            predictions, requests, latency_ms_sum, latency, outputs, output_sum, output_sumsq,
+            features, labelled, correct, abs_error_sum, sq_error_sum)
+        SELECT hour, model_id, version_id, source, -1, sum(predictions), sum(requests),
+            sum(latency_ms_sum), '{}'::jsonb, mlsite_json_sum(outputs), 0, 0, '{}'::jsonb, 0, 0, 0, 0
+        FROM predictor_predictionhour GROUP BY 1, 2, 3, 4
         """
     )
     sql("VACUUM ANALYZE predictor_prediction")
@@ -208,26 +231,35 @@ def explain_all() -> list[tuple[str, bool, str]]:
     cases = [
         ("staff", staff, {}),
         ("staff", staff, {"model": "iris"}),
+        ("staff", staff, {"model": "credit-risk"}),
         ("staff", staff, {"model": "iris", "version": "1"}),
         ("staff", staff, {"version": "1"}),
         ("staff", staff, {"source": "web"}),
         ("staff", staff, {"since": week}),
         ("staff", staff, {"since": week, "until": day}),
-        ("staff", staff, {"model": "iris", "source": "v2", "since": week}),
+        ("staff", staff, {"model": "credit-risk", "source": "v2", "since": week}),
         ("user", user, {}),
         ("user", user, {"model": "iris", "since": week}),
+        ("user", user, {"model": "credit-risk"}),
         ("user", user, {"source": "batch"}),
     ]
     out = []
     for who, person, query in cases:
+        named = {
+            k: ("7 days ago" if v == week else "1 day ago" if v == day else v)
+            for k, v in query.items()
+        }
         qs = PredictionFilter(query, queryset=selectors.predictions_visible_to(person)).qs
         sql_text, params = qs.order_by("-created_at", "-id")[:51].query.sql_with_params()
         with connection.cursor() as cursor:
             cursor.execute("EXPLAIN " + sql_text, params)
             plan = "\n".join(r[0] for r in cursor.fetchall())
         seq = "Seq Scan on predictor_prediction" in plan
-        index = next((ln.strip() for ln in plan.splitlines() if "predictor_prediction" in ln), "")
-        out.append((f"{who} {urlencode(query) or '(no filter)'}", seq, index))
+        index = next(
+            (ln.strip(" ->") for ln in plan.splitlines() if " on predictor_prediction" in ln), ""
+        )
+        label = " & ".join(f"{k}={v}" for k, v in named.items()) or "(no filter)"
+        out.append((f"{who}: {label}", seq, index))
     return out
 
 
@@ -376,6 +408,19 @@ def main():
                 "history page, ?model=iris",
                 "/history/?model=iris",
                 history,
+            )
+            month_iso = time.strftime(
+                "%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(time.time() - DAYS * 86400 - 60)
+            )
+            measure(
+                "monitoring, iris, default window (last 24 h)",
+                "/api/models/iris/monitoring/",
+                staff,
+            )
+            measure(
+                "monitoring, iris, every row (30 days, mid-hour ends)",
+                "/api/models/iris/monitoring/?" + urlencode({"since": month_iso, "bucket": "day"}),
+                staff,
             )
             exports = []
             for label, path in (

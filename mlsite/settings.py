@@ -179,7 +179,7 @@ READINESS_CACHE_SECONDS = env.int("READINESS_CACHE_SECONDS", default=2)
 # Fernet keys (comma-separated) for the values of sensitive features: the first encrypts,
 # every one decrypts (rotate by putting a new key first). None set: those values are not
 # stored at all, only "***".
-PREDICTION_LOG_KEYS = env.list("PREDICTION_LOG_KEYS", default=[])
+PREDICTION_LOG_KEYS = [k for k in env.list("PREDICTION_LOG_KEYS", default=[]) if k.strip()]
 for _key in PREDICTION_LOG_KEYS:
     try:
         from cryptography.fernet import Fernet
@@ -199,6 +199,20 @@ if PREDICTION_RETENTION_DAYS is not None and PREDICTION_RETENTION_DAYS < 0:
 # The history API's page size (?page_size= may ask for 1 to PREDICTION_PAGE_MAX).
 PREDICTION_PAGE_SIZE = env.int("PREDICTION_PAGE_SIZE", default=50)
 PREDICTION_PAGE_MAX = 1000
+
+# --- Monitoring ------------------------------------------------------------------------------
+# A feature drifts when its PSI reaches DRIFT_PSI_ALERT, or DRIFT_PSI_WARN with a test's
+# p-value under DRIFT_P_VALUE; warn from DRIFT_PSI_WARN; fewer rows than DRIFT_MIN_ROWS say
+# insufficient_data. Live accuracy more than LIVE_METRIC_TOLERANCE under the holdout figure
+# (regression: RMSE that fraction above) is degraded.
+DRIFT_PSI_ALERT = env.float("DRIFT_PSI_ALERT", default=0.25)
+DRIFT_PSI_WARN = env.float("DRIFT_PSI_WARN", default=0.1)
+DRIFT_P_VALUE = env.float("DRIFT_P_VALUE", default=0.01)
+DRIFT_MIN_ROWS = env.int("DRIFT_MIN_ROWS", default=100)
+LIVE_METRIC_TOLERANCE = env.float("LIVE_METRIC_TOLERANCE", default=0.05)
+# `manage.py monitor` POSTs each status change here as JSON (unset: alerts only in the admin).
+ALERT_WEBHOOK_URL = env.str("ALERT_WEBHOOK_URL", default="")
+ALERT_WEBHOOK_TIMEOUT = env.float("ALERT_WEBHOOK_TIMEOUT", default=5.0)
 
 
 REST_FRAMEWORK = {

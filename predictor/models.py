@@ -320,6 +320,12 @@ class Prediction(models.Model):
             models.Index(fields=["user", "model", "-created_at", "-id"], name="pred_user_model_at"),
             models.Index(fields=["source", "-created_at", "-id"], name="pred_source_at"),
             models.Index(fields=["request_id"], name="pred_request_id"),
+            # Rows with ground truth (few): live accuracy and retraining read them.
+            models.Index(
+                fields=["version", "created_at"],
+                name="pred_labelled",
+                condition=models.Q(actual__isnull=False),
+            ),
         ]
 
     def __str__(self):
@@ -342,7 +348,9 @@ class PredictionHour(models.Model):
     model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="+")
     version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="+")
     source = models.CharField(max_length=10, choices=Source.choices)
-    user_key = models.BigIntegerField(default=0, help_text="The user's id; 0 for anonymous.")
+    user_key = models.BigIntegerField(
+        default=0, help_text="The user's id; 0 for anonymous; -1 for the sum of all users."
+    )
     predictions = models.BigIntegerField(default=0)
     requests = models.BigIntegerField(default=0)
     latency_ms_sum = models.FloatField(default=0.0)
@@ -384,3 +392,35 @@ class RegistryGeneration(models.Model):
 
     def __str__(self):
         return f"registry generation {self.value}"
+
+
+class MonitoringAlert(models.Model):
+    """A change of a production version's monitoring status, found by `manage.py monitor`:
+    into warn, drift or degraded, or back to ok. The latest says where the version stands."""
+
+    model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="alerts")
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="alerts")
+    from_status = models.CharField(max_length=20)
+    to_status = models.CharField(max_length=20)
+    summary = models.CharField(max_length=500, help_text="What changed, in a sentence.")
+    figures = models.JSONField(default=dict, help_text="The report's drift and live figures.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered = models.BooleanField(default=False, help_text="Accepted by ALERT_WEBHOOK_URL.")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["version", "-created_at"], name="alert_version_at")]
+
+    def __str__(self):
+        return f"{self.version}: {self.from_status} → {self.to_status}"
+
+
+class MonitorState(models.Model):
+    """Where each monitored version stood at the last `manage.py monitor` (home badges)."""
+
+    version = models.OneToOneField(ModelVersion, on_delete=models.CASCADE, related_name="monitor")
+    status = models.CharField(max_length=20)
+    checked_at = models.DateTimeField()
+
+    def __str__(self):
+        return f"{self.version}: {self.status}"

@@ -9,6 +9,7 @@ from django.utils import timezone
 from predictor.models import (
     Dataset,
     ModelVersion,
+    MonitorState,
     Prediction,
     RegisteredModel,
     Stage,
@@ -66,6 +67,11 @@ def training_jobs():
     return TrainingJob.objects.select_related("version", "version__model", "dataset")
 
 
+def monitor_states(versions) -> dict:
+    """version id → its MonitorState (the last `manage.py monitor`), for these versions."""
+    return {s.version_id: s for s in MonitorState.objects.filter(version__in=list(versions))}
+
+
 def versions_for_check(*, include_archived: bool = False) -> list[ModelVersion]:
     """Versions whose artifacts an operator checks (archived ones only when asked)."""
     qs = ModelVersion.objects.select_related("model").order_by("model__name", "version")
@@ -79,8 +85,17 @@ def versions_without_runtime() -> list[ModelVersion]:
 
 
 def predictions_visible_to(user, *, also=()):
-    """The predictions the user may see (`also`: ids this browser session made)."""
-    qs = Prediction.objects.select_related("model", "version", "version__model", "user")
+    """The predictions the user may see (`also`: ids this browser session made), with the
+    model's name, the version's number and the user's name joined in (and nothing else of
+    them: a version's schema and reference statistics are large, and a page has 50 rows)."""
+    qs = Prediction.objects.select_related("model", "version", "user").only(
+        *[f.name for f in Prediction._meta.concrete_fields],
+        "model__name",
+        "model__task",
+        "version__version",
+        "version__model_id",
+        "user__username",
+    )
     return access.predictions_visible(user, qs, also=also)
 
 

@@ -6,7 +6,7 @@ from django.core.paginator import Paginator
 from django.db import connection
 from django.utils.functional import cached_property
 
-from predictor.models import Prediction, StageTransition
+from predictor.models import MonitoringAlert, Prediction, StageTransition
 from predictor.services.log import retention
 
 
@@ -96,3 +96,37 @@ class PredictionAdmin(admin.ModelAdmin):
     @admin.display(description="version", ordering="version__version")
     def version_number(self, obj):
         return obj.version.version
+
+
+@admin.register(MonitoringAlert)
+class MonitoringAlertAdmin(admin.ModelAdmin):
+    list_display = [
+        "created_at",
+        "model",
+        "version",
+        "from_status",
+        "to_status",
+        "summary",
+        "delivered",
+    ]
+    list_filter = ["to_status", "model", "delivered"]
+    list_select_related = ["model", "version", "version__model"]
+    readonly_fields = [
+        "model",
+        "version",
+        "from_status",
+        "to_status",
+        "summary",
+        "figures",
+        "created_at",
+        "delivered",
+    ]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

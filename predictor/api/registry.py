@@ -3,7 +3,7 @@
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
 from predictor import selectors
@@ -15,7 +15,7 @@ from predictor.api.predict import (
     predict_response,
 )
 from predictor.models import ModelVersion, RegisteredModel
-from predictor.services import registry
+from predictor.services import monitoring, registry
 from predictor.services.serving import routing
 
 
@@ -55,6 +55,35 @@ class RegisteredModelViewSet(viewsets.ReadOnlyModelViewSet):
     def predict(self, request, name=None):
         """Predict with the production version, or `?version=N`."""
         return predict_response(request, name, request.query_params.get("version"))
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("version", {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}),
+            *[
+                OpenApiParameter(n, {"type": "string", "format": "date-time"})
+                for n in ("since", "until")
+            ],
+            OpenApiParameter("bucket", {"type": "string", "enum": ["minute", "hour", "day"]}),
+        ],
+        responses={200: dict, 400: s.ErrorSerializer, 404: s.ErrorSerializer},
+    )
+    @action(detail=True, methods=["get"], permission_classes=[permissions.IsAdminUser])
+    def monitoring(self, request, name=None):
+        """Traffic, outputs, live accuracy and drift of a version over a window (staff)."""
+        query = request.query_params
+        unknown = sorted(set(query) - {"version", "since", "until", "bucket", "format"})
+        if unknown:
+            raise ValidationError({unknown[0]: ["unknown query parameter"]})
+        return Response(
+            monitoring.version_report(
+                model_name=name,
+                user=request.user,
+                version=query.get("version"),
+                since=query.get("since"),
+                until=query.get("until"),
+                bucket=query.get("bucket"),
+            )
+        )
 
 
 class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):

@@ -23,7 +23,16 @@ def home(request):
         last_trained=Max("versions__created_at")
     )
     versions = selectors.production_versions(models)
-    rows = [{"model": m, "production": versions.get(m.pk)} for m in models]
+    # Monitoring status (as of the last `manage.py monitor`) is for staff only.
+    states = selectors.monitor_states(versions.values()) if request.user.is_staff else {}
+    rows = [
+        {
+            "model": m,
+            "production": versions.get(m.pk),
+            "status": states.get(versions[m.pk].pk) if m.pk in versions else None,
+        }
+        for m in models
+    ]
     return render(request, "predictor/home.html", {"rows": rows})
 
 

@@ -75,9 +75,13 @@ class FeedbackForm(forms.Form):
     def __init__(self, *args, version: ModelVersion, **kwargs):
         super().__init__(*args, **kwargs)
         if version.model.task == Task.CLASSIFICATION:
+            # No class is chosen for the person: a click on the button without a choice
+            # must not record one as the truth (live accuracy and retraining learn from it).
             self.fields["actual"] = forms.ChoiceField(
                 label="The right answer was",
-                choices=[(str(c), str(c)) for c in version.classes or []],
+                choices=[("", "— choose the right answer —")]
+                + [(str(c), str(c)) for c in version.classes or []],
+                error_messages={"required": "Choose the right answer before sending it."},
             )
         else:
             self.fields["actual"].widget.attrs["inputmode"] = "decimal"

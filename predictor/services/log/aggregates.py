@@ -25,6 +25,12 @@ from predictor.services.schema import CATEGORICAL, MISSING, OTHER, OUTPUT
 LATENCY_BOUNDS_MS = (1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
 INF = "le_inf"
 
+# Every figure is also added to the key of "all users" (user_key ALL_USERS): what charts and
+# monitoring read when they do not ask about one user, a row per hour, version and source
+# however many users there are.
+ALL_USERS = -1
+ANONYMOUS = 0
+
 # The figures, in the order of the upsert's columns after the key.
 SUMS = ("predictions", "requests", "latency_ms_sum", "output_sum", "output_sumsq")
 COUNTS = ("latency", "outputs", "features")
@@ -199,7 +205,7 @@ class Tally:
         self, version, *, moment, source, user_id, records, outputs, latency_ms, requests: int = 1
     ):
         """The rows of one request (one source, user and latency)."""
-        figures = self.keys[(hour_of(moment), version.model_id, version.pk, source, user_id or 0)]
+        figures = Figures()
         figures.predictions += len(records)
         figures.requests += requests
         figures.latency_ms_sum += latency_ms * requests
@@ -211,11 +217,21 @@ class Tally:
         figures.output_sumsq += squares
         for name, counted in feature_counts(version, records).items():
             figures.features[name].update(counted)
+        for key in self._keys(version, moment, source, user_id):
+            self.keys[key].merge(figures)
         return figures
 
+    @staticmethod
+    def _keys(version, moment, source, user_id) -> tuple:
+        hour = hour_of(moment)
+        return (
+            (hour, version.model_id, version.pk, source, user_id or ANONYMOUS),
+            (hour, version.model_id, version.pk, source, ALL_USERS),
+        )
+
     def add_feedback(self, version, *, moment, source, user_id, figures: dict, sign: int = 1):
-        key = (hour_of(moment), version.model_id, version.pk, source, user_id or 0)
-        self.keys[key].add_feedback(figures, sign)
+        for key in self._keys(version, moment, source, user_id):
+            self.keys[key].add_feedback(figures, sign)
 
     def __bool__(self):
         return bool(self.keys)

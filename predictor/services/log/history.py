@@ -23,6 +23,7 @@ from predictor.services.errors import InvalidInput
 from predictor.services.log import sealing
 
 NEWER, OLDER = "p", "n"
+CHUNK_BYTES = 256 * 1024
 
 COLUMNS = [
     "id",
@@ -265,8 +266,16 @@ def _copy_rows(connection, queryset, features):
         raw = cursor.cursor  # psycopg's own cursor, for COPY (which takes no parameters)
         statement = psycopg.ClientCursor(raw.connection).mogrify(sql, params)
         with raw.copy(f"COPY ({statement}) TO STDOUT WITH (FORMAT csv)") as copy:
+            # COPY hands over a row at a time: send the client 256 KB at a time instead.
+            buffer, size = [], 0
             for data in copy:
-                yield bytes(data)
+                buffer.append(data)
+                size += len(data)
+                if size >= CHUNK_BYTES:
+                    yield b"".join(buffer)
+                    buffer, size = [], 0
+            if buffer:
+                yield b"".join(buffer)
 
 
 def export(queryset, *, features: list[str] | None = None, decrypt: bool = False):

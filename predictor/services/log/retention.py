@@ -129,10 +129,9 @@ def erase_user(user, *, dry_run: bool = False) -> int:
     with transaction.atomic():
         theirs = PredictionHour.objects.select_for_update().filter(user_key=user.pk)
         tally = aggregates.Tally()
-        for hour in theirs:
-            tally.keys[(hour.hour, hour.model_id, hour.version_id, hour.source, 0)] = (
-                aggregates.Figures.from_row(hour)
-            )
+        for hour in theirs:  # the "all users" rows already hold these figures
+            key = (hour.hour, hour.model_id, hour.version_id, hour.source, aggregates.ANONYMOUS)
+            tally.keys[key] = aggregates.Figures.from_row(hour)
         theirs.delete()
         aggregates.tally_write(tally, DEFAULT_DB_ALIAS)
     return removed

@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db.models import Q
+from django.utils import timezone
 
 from predictor.models import Prediction, PredictionHour, Source
+from predictor.services.log import aggregates
 
 HOUR = timedelta(hours=1)
 
@@ -43,9 +45,8 @@ class Scope:
             qs = qs.filter(source=self.source)
         elif not self.shadows:
             qs = qs.exclude(source=Source.SHADOW)
-        if self.user_id is not None:
-            qs = qs.filter(user_key=self.user_id)
-        return qs
+        # One user's keys, or the rows that add up every user's.
+        return qs.filter(user_key=aggregates.ALL_USERS if self.user_id is None else self.user_id)
 
     def rows(self):
         qs = Prediction.objects.all()
@@ -75,6 +76,8 @@ class Window:
 def window(scope: Scope, since: datetime, until: datetime) -> Window:
     """The figures of [since, until): whole hours from aggregates, the ends from rows."""
     first, last = ceil_hour(since), floor_hour(until)
+    if until >= timezone.now():
+        last = ceil_hour(until)  # the current hour's aggregate is exactly its rows so far
     if first >= last:  # no whole hour inside: everything from the rows
         return Window(
             since,

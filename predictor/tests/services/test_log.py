@@ -142,9 +142,20 @@ def direct_figures(version, queryset):
 
 
 def stored_figures(queryset):
-    total = aggregates.Figures()
+    """The figures of aggregate rows, summed over the per-user keys; the rows that add up
+    all users (user_key -1) must say the same."""
+    total, rollup = aggregates.Figures(), aggregates.Figures()
     for hour in queryset:
-        total.merge(aggregates.Figures.from_row(hour))
+        target = rollup if hour.user_key == aggregates.ALL_USERS else total
+        target.merge(aggregates.Figures.from_row(hour))
+    assert (rollup.predictions, rollup.requests, rollup.labelled, rollup.correct) == (
+        total.predictions,
+        total.requests,
+        total.labelled,
+        total.correct,
+    )
+    assert +rollup.outputs == +total.outputs and +rollup.latency == +total.latency
+    assert {k: +v for k, v in rollup.features.items()} == {k: +v for k, v in total.features.items()}
     return total
 
 
@@ -207,7 +218,8 @@ def test_aggregates_equal_a_direct_count_for_a_random_hour(
             want["features"] if want["predictions"] else {}
         )
     # ... with the user and source of each row kept apart in their keys.
-    for key in PredictionHour.objects.values("hour", "source", "user_key", "predictions"):
+    per_user = PredictionHour.objects.exclude(user_key=aggregates.ALL_USERS)
+    for key in per_user.values("hour", "source", "user_key", "predictions"):
         rows_of_key = Prediction.objects.filter(
             created_at__gte=key["hour"],
             created_at__lt=key["hour"] + timedelta(hours=1),
@@ -224,7 +236,7 @@ def test_regression_aggregates_sum_outputs_and_errors(diabetes_dataset, alice):
     outputs = list(Prediction.objects.order_by("id").values_list("output", flat=True))
     inference.prediction_feedback(prediction=Prediction.objects.get(pk=ids[0]), actual=100.0)
     inference.prediction_feedback(prediction=Prediction.objects.get(pk=ids[0]), actual=120.0)
-    hour = PredictionHour.objects.get()
+    hour = PredictionHour.objects.get(user_key=alice.pk)
     assert hour.output_sum == pytest.approx(sum(outputs))
     assert hour.output_sumsq == pytest.approx(sum(o * o for o in outputs))
     assert sum(hour.outputs.values()) == 2 and OUTPUT in version.reference_stats
@@ -377,7 +389,7 @@ def test_a_sensitive_value_is_never_stored_or_shown_in_clear(
         == SECRET
     )
     # Drift still sees it: the value was counted on its reference bin before sealing.
-    hour = PredictionHour.objects.get()
+    hour = PredictionHour.objects.get(user_key=alice.pk)
     assert sum(hour.features["petal_width"].values()) == 1
     assert MISSING not in hour.features["petal_width"]
 

@@ -177,3 +177,29 @@ def test_pages_fit_a_phone(browser, live_server, iris_version):
     shot(page, "model-phone")
     context.close()
     assert overflow <= 0
+
+
+def test_staff_open_monitoring_from_the_home_page(page, live_server, iris_version, staff):
+    from predictor.services.serving import inference
+
+    rows = [{"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}]
+    ids = inference.predict(version=iris_version, records=rows * 120).prediction_ids
+    from predictor.models import Prediction
+
+    for pid in ids[:10]:
+        inference.prediction_feedback(prediction=Prediction.objects.get(pk=pid), actual="setosa")
+    login(page, live_server, "staff", "pw-staff-123")
+    page.click("a[href='/models/iris/monitoring/']")
+    page.wait_for_selector("#drift-table")
+    shot(page, "monitoring")
+    assert page.inner_text("#overall-status") in ("ok", "warn", "drift")
+    assert page.locator("#drift-table tbody tr").count() == 4  # one row per feature
+    assert page.inner_text("#live-value") == "1.000"
+    page.select_option("#m-bucket", "minute")
+    page.click("form[aria-label=Window] button[type=submit]")
+    page.wait_for_url("**bucket=minute**")
+    assert "Traffic (predictions per minute)" in page.content()
+    page.fill("#m-since", "not a time")
+    page.click("form[aria-label=Window] button[type=submit]")
+    page.wait_for_selector("#monitoring-error")
+    assert "not an ISO 8601 timestamp" in page.inner_text("#monitoring-error")
