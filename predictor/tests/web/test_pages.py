@@ -111,6 +111,16 @@ def test_feedback_form(iris_version, client, alice):
     prediction = Prediction.objects.get()
     url = f"/predictions/{prediction.pk}/"
     assert client.post(url, {"actual": "rose"}).status_code == 400
+    # Nothing is chosen for the person: the empty choice comes first and is selected, and
+    # sending it stores nothing.
+    page = client.get(url).content.decode()
+    select = re.search(r'<select name="actual"[^>]*>(.*?)</select>', page, re.S).group(1)
+    assert re.findall(r'<option value="([^"]*)"', select)[0] == ""
+    assert "selected" not in select.split("</option>")[1]
+    response = client.post(url, {"actual": ""})
+    assert response.status_code == 400 and "Choose the right answer" in response.content.decode()
+    prediction.refresh_from_db()
+    assert prediction.actual is None
     response = client.post(url, {"actual": "versicolor"})
     assert response.status_code == 302
     prediction.refresh_from_db()
