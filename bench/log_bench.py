@@ -203,13 +203,24 @@ def export_rate(path: str, headers: dict, server) -> tuple[int, float, float]:
     """(rows, rows/s, growth of the largest worker's RSS in MB)."""
     before = max(server.worker_rss_mb())
     request = urllib.request.Request(f"http://127.0.0.1:{PORT}{path}", headers=headers)
-    started, lines, peak = time.perf_counter(), 0, before
-    with urllib.request.urlopen(request, timeout=3600) as response:
-        while chunk := response.read(1 << 20):
-            lines += chunk.count(b"\n")
-            peak = max(peak, max(server.worker_rss_mb()))
-    seconds = time.perf_counter() - started
-    return lines - 1, (lines - 1) / seconds, peak - before
+    peak, done = [before], threading.Event()
+
+    def watch():  # RSS sampled beside the download, not between its reads
+        while not done.wait(0.25):
+            peak[0] = max(peak[0], max(server.worker_rss_mb()))
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    started, lines = time.perf_counter(), 0
+    try:
+        with urllib.request.urlopen(request, timeout=3600) as response:
+            while chunk := response.read(1 << 20):
+                lines += chunk.count(b"\n")
+    finally:
+        seconds = time.perf_counter() - started
+        done.set()
+        watcher.join()
+    return lines - 1, (lines - 1) / seconds, peak[0] - before
 
 
 def explain_all() -> list[tuple[str, bool, str]]:
@@ -265,7 +276,7 @@ def explain_all() -> list[tuple[str, bool, str]]:
 
 def prune_under_load(token: str, rows: int) -> dict:
     """Prune the oldest 1M rows while wrk sends 16 connections of single predictions."""
-    cutoff_days = DAYS * (1 - 1_000_000 / rows)
+    cutoff_days = round(DAYS * (1 - 1_000_000 / rows))
     body = b'{"data": [[5.1, 3.5, 1.4, 0.2]]}'
     headers = {"Content-Type": "application/json", "Authorization": f"Token {token}"}
     result = {}
@@ -280,7 +291,7 @@ def prune_under_load(token: str, rows: int) -> dict:
     time.sleep(3)
     started = time.perf_counter()
     out = subprocess.run(
-        [sys.executable, "manage.py", "prune_predictions", "--older-than", f"{cutoff_days:.6f}"],
+        [sys.executable, "manage.py", "prune_predictions", "--older-than", str(cutoff_days)],
         cwd=ROOT,
         capture_output=True,
         text=True,

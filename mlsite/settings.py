@@ -168,6 +168,13 @@ AUTH_CACHE_SECONDS = env.float("AUTH_CACHE_SECONDS", default=5.0)
 # already in flight (never when the request is alone).
 BATCH_MAX_ROWS_PER_CALL = env.int("BATCH_MAX_ROWS_PER_CALL", default=256)
 BATCH_MAX_WAIT_MS = env.float("BATCH_MAX_WAIT_MS", default=2.0)
+# Shadow versions predict a routed request's rows after it is answered: in a background
+# thread of the process ("thread"; at most SHADOW_QUEUE_ROWS rows waiting, beyond that they
+# are dropped and counted) or in the request's thread after its rows are logged ("inline").
+SHADOW_MODE = env.str("SHADOW_MODE", default="thread")
+if SHADOW_MODE not in ("thread", "inline"):
+    raise ImproperlyConfigured("SHADOW_MODE must be thread or inline")
+SHADOW_QUEUE_ROWS = env.int("SHADOW_QUEUE_ROWS", default=1000)
 
 # --- Operations: health and metrics ---------------------------------------------------------
 # /metrics also answers `Authorization: Bearer <METRICS_TOKEN>` (a scraper); empty: staff only.

@@ -424,3 +424,45 @@ class MonitorState(models.Model):
 
     def __str__(self):
         return f"{self.version}: {self.status}"
+
+
+class TrafficPolicy(models.Model):
+    """How a model's predictions that name no version are split: routes with weights (the
+    production version takes everything when there are none) and shadow versions that
+    predict the same rows unseen. Changed only through the traffic service, which records
+    every change as a TrafficChange."""
+
+    model = models.OneToOneField(RegisteredModel, on_delete=models.CASCADE, related_name="traffic")
+    routes = models.JSONField(default=list, blank=True, help_text='[{"version": 2, "weight": 90}]')
+    shadows = models.JSONField(default=list, blank=True, help_text="[4]: version numbers")
+    reason = models.CharField(max_length=2000, blank=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "traffic policies"
+
+    def __str__(self):
+        return f"traffic of {self.model_id}"
+
+
+class TrafficChange(models.Model):
+    """One change of a traffic policy: who, when, why, before and after (audit, read-only)."""
+
+    model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="+")
+    old = models.JSONField(default=dict)
+    new = models.JSONField(default=dict)
+    reason = models.CharField(max_length=2000, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.model_id} traffic changed {self.created_at:%Y-%m-%d %H:%M}"
+

@@ -14,6 +14,7 @@ from predictor.models import (
     RegisteredModel,
     Stage,
     Task,
+    TrafficChange,
     TrainingJob,
 )
 from predictor.services import access
@@ -65,6 +66,11 @@ def datasets():
 def training_jobs():
     """Every job, newest first, with the version it made (staff)."""
     return TrainingJob.objects.select_related("version", "version__model", "dataset")
+
+
+def traffic_changes(model):
+    """A model's traffic policy changes, newest first."""
+    return TrafficChange.objects.filter(model=model).select_related("created_by")
 
 
 def monitor_states(versions) -> dict:

@@ -6,7 +6,7 @@ from django.core.paginator import Paginator
 from django.db import connection
 from django.utils.functional import cached_property
 
-from predictor.models import MonitoringAlert, Prediction, StageTransition
+from predictor.models import MonitoringAlert, Prediction, StageTransition, TrafficChange
 from predictor.services.log import retention
 
 
@@ -121,6 +121,25 @@ class MonitoringAlertAdmin(admin.ModelAdmin):
         "created_at",
         "delivered",
     ]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(TrafficChange)
+class TrafficChangeAdmin(admin.ModelAdmin):
+    """Every change of a traffic policy: who, when, why, before and after (read-only)."""
+
+    list_display = ["created_at", "model", "created_by", "reason", "old", "new"]
+    list_filter = ["model"]
+    list_select_related = ["model", "created_by"]
+    readonly_fields = ["model", "old", "new", "reason", "created_by", "created_at"]
 
     def has_add_permission(self, request):
         return False

@@ -16,6 +16,7 @@ from predictor.models import Dataset, ModelVersion, RegisteredModel, Stage, Stag
 from predictor.services import registry
 from predictor.services.errors import ServiceError
 from predictor.services.registry import importing
+from predictor.services.serving import traffic
 
 
 def _stage_action(stage: str, title: str):
@@ -68,13 +69,15 @@ class RegisteredModelAdmin(admin.ModelAdmin):
     list_editable = ["public"]
     list_filter = ["task", "public"]
     search_fields = ["name", "description"]
-    fields = ["name", "task", "description", "public", "promotion_history"]
-    readonly_fields = ["promotion_history"]
+    fields = ["name", "task", "description", "public", "traffic_policy", "promotion_history"]
+    readonly_fields = ["traffic_policy", "promotion_history"]
     inlines = [VersionInline]
     actions = ["rollback"]
 
     def get_readonly_fields(self, request, obj=None):
-        return ["name", "task", "promotion_history"] if obj else ["promotion_history"]
+        if obj:
+            return ["name", "task", "traffic_policy", "promotion_history"]
+        return ["traffic_policy", "promotion_history"]
 
     def get_queryset(self, request):
         from django.db.models import Count
@@ -92,6 +95,20 @@ class RegisteredModelAdmin(admin.ModelAdmin):
         return obj.version_count
 
     @admin.display(description="Promotion history")
+    @admin.display(description="Traffic policy")
+    def traffic_policy(self, obj):
+        if not obj or not obj.pk:
+            return "—"
+        row = traffic.policy_row(obj)
+        routes = ", ".join(f"v{r['version']} {r['weight']}%" for r in row.routes)
+        shadows = ", ".join(f"v{v}" for v in row.shadows)
+        text = (routes or "production only") + (f"; shadows {shadows}" if shadows else "")
+        return format_html(
+            '{} — <a href="{}">change it (recorded with who, when and why)</a>',
+            text,
+            reverse("traffic-page", args=[obj.name]),
+        )
+
     def promotion_history(self, obj):
         if not obj or not obj.pk:
             return "—"

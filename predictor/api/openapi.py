@@ -120,6 +120,15 @@ def postprocess(result, generator, request, public):
     schemas["Error"] = ERROR
     schemas["PredictionRequest"] = PREDICT_REQUEST
     schemas["InferenceRequest"] = INFER_REQUEST
+    # Bodies whose serializers refuse fields they do not know (a typo is a 400, not ignored).
+    for name in (
+        "TrafficRequest",
+        "RouteRequest",
+        "PatchedVersionChangeRequest",
+        "TrainingRequestRequest",
+    ):
+        if name in schemas:
+            schemas[name]["additionalProperties"] = False
     ref = {"$ref": "#/components/schemas/Error"}
     for path, operations in result.get("paths", {}).items():
         for method, operation in operations.items():

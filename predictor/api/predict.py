@@ -84,12 +84,19 @@ def timed(source: str):
 def predict_response(request, model_name: str, version=None) -> Response:
     """Parse the body (JSON in any accepted shape, or text/csv with a header row), ask
     routing for the version, predict and log, render."""
-    version = routing.version_for(model_name=model_name, user=request.user, version=version)
+    route = routing.route(
+        model_name=model_name,
+        user=request.user,
+        version=version,
+        routing_key=request.headers.get("X-Routing-Key"),
+    )
+    version = route.version
     common = {
         "version": version,
         "source": Source.API,
         "user": request.user,
         "request_id": request.request_id,
+        "shadows": route.shadows,
     }
     data = request.data
     if isinstance(data, dict) and "__csv__" in data:

@@ -15,8 +15,14 @@ from predictor.api.predict import (
     predict_response,
 )
 from predictor.models import ModelVersion, RegisteredModel
-from predictor.services import monitoring, registry
-from predictor.services.serving import routing
+from predictor.services import compare, monitoring, registry
+from predictor.services.serving import routing, traffic
+
+
+def _refuse_empty(query) -> None:
+    empty = sorted(k for k, v in query.items() if v == "")
+    if empty:
+        raise ValidationError({empty[0]: ["empty value; leave the parameter out instead"]})
 
 
 class RegisteredModelViewSet(viewsets.ReadOnlyModelViewSet):
@@ -58,6 +64,62 @@ class RegisteredModelViewSet(viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(
         parameters=[
+            OpenApiParameter(
+                "versions",
+                {"type": "string", "pattern": r"^[0-9]{1,9}(,[0-9]{1,9})+$"},
+                required=True,
+                description="Two or more version numbers: 2,3",
+            ),
+            *[
+                OpenApiParameter(n, {"type": "string", "format": "date-time"})
+                for n in ("since", "until")
+            ],
+        ],
+        responses={200: dict, 400: s.ErrorSerializer, 404: s.ErrorSerializer},
+    )
+    @action(detail=True, methods=["get"], permission_classes=[permissions.IsAdminUser])
+    def compare(self, request, name=None):
+        """Versions side by side on live traffic: latency, live accuracy (or MAE) with 95%
+        intervals, agreement on shared rows, and a test of the difference (staff)."""
+        query = request.query_params
+        unknown = sorted(set(query) - {"versions", "since", "until", "format"})
+        if unknown:
+            raise ValidationError({unknown[0]: ["unknown query parameter"]})
+        _refuse_empty(query)
+        return Response(
+            compare.model_report(
+                model_name=name,
+                user=request.user,
+                versions=query.get("versions"),
+                since=query.get("since"),
+                until=query.get("until"),
+            )
+        )
+
+    @extend_schema(
+        methods=["GET"], responses={200: s.TrafficAnswerSerializer, 404: s.ErrorSerializer}
+    )
+    @extend_schema(
+        methods=["PUT"],
+        request=s.TrafficSerializer,
+        responses={200: s.TrafficAnswerSerializer, 400: s.ErrorSerializer, 404: s.ErrorSerializer},
+    )
+    @action(detail=True, methods=["get", "put"], permission_classes=[permissions.IsAdminUser])
+    def traffic(self, request, name=None):
+        """The traffic policy: routes with weights, shadow versions (staff; PUT replaces it,
+        recorded with who, when and why)."""
+        model = routing.model_get(name=name, user=request.user)
+        if request.method == "PUT":
+            body = s.TrafficSerializer(data=request.data)
+            body.is_valid(raise_exception=True)
+            row = traffic.policy_set(model=model, user=request.user, **body.validated_data)
+        else:
+            row = traffic.policy_row(model)
+        data = s.TrafficAnswerSerializer(s.TrafficAnswerSerializer.of(row)).data
+        return Response(data)
+
+    @extend_schema(
+        parameters=[
             OpenApiParameter("version", {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}),
             *[
                 OpenApiParameter(n, {"type": "string", "format": "date-time"})
@@ -74,6 +136,7 @@ class RegisteredModelViewSet(viewsets.ReadOnlyModelViewSet):
         unknown = sorted(set(query) - {"version", "since", "until", "bucket", "format"})
         if unknown:
             raise ValidationError({unknown[0]: ["unknown query parameter"]})
+        _refuse_empty(query)
         return Response(
             monitoring.version_report(
                 model_name=name,

@@ -111,13 +111,22 @@ class ModelVersionDetailSerializer(ModelVersionSerializer):
         fields = ModelVersionSerializer.Meta.fields + ["reference_stats"]
 
 
+class StrictCharField(serializers.CharField):
+    """Text only: a number or a boolean is a 400, not turned into text."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class VersionChangeSerializer(serializers.Serializer):
     """What may change on a version after it is made (staff)."""
 
     sensitive = serializers.ListField(
-        child=serializers.CharField(max_length=200), required=False, max_length=1000
+        child=StrictCharField(max_length=200), required=False, max_length=1000
     )
-    notes = serializers.CharField(required=False, allow_blank=True, max_length=10000)
+    notes = StrictCharField(required=False, allow_blank=True, max_length=10000)
 
     def validate(self, attrs):
         unknown = set(self.initial_data) - set(self.fields)
@@ -129,6 +138,55 @@ class VersionChangeSerializer(serializers.Serializer):
                 }
             )
         return attrs
+
+
+class RouteSerializer(serializers.Serializer):
+    version = serializers.IntegerField(min_value=1, max_value=2**31 - 1)
+    weight = serializers.IntegerField(min_value=1, max_value=100)
+
+    def to_internal_value(self, data):
+        unknown = set(data) - set(self.fields) if isinstance(data, dict) else set()
+        if unknown:
+            raise serializers.ValidationError({k: ["unknown field"] for k in sorted(unknown)})
+        return super().to_internal_value(data)
+
+
+class TrafficSerializer(serializers.Serializer):
+    """A model's traffic policy: routes (weights sum to 100), shadows, and why."""
+
+    routes = RouteSerializer(many=True)
+    shadows = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**31 - 1),
+        required=False,
+        default=list,
+    )
+    reason = StrictCharField(max_length=2000)
+
+    def validate(self, attrs):
+        unknown = set(self.initial_data) - set(self.fields)
+        if unknown:
+            raise serializers.ValidationError(
+                {k: ["unknown field; expected routes, shadows, reason"] for k in sorted(unknown)}
+            )
+        return attrs
+
+
+class TrafficAnswerSerializer(serializers.Serializer):
+    routes = RouteSerializer(many=True)
+    shadows = serializers.ListField(child=serializers.IntegerField())
+    reason = serializers.CharField(allow_blank=True)
+    updated_by = serializers.CharField(allow_null=True)
+    updated_at = serializers.DateTimeField(allow_null=True)
+
+    @staticmethod
+    def of(row) -> dict:
+        return {
+            "routes": row.routes,
+            "shadows": row.shadows,
+            "reason": row.reason,
+            "updated_by": row.updated_by.username if row.updated_by_id else None,
+            "updated_at": row.updated_at,
+        }
 
 
 class PromoteSerializer(serializers.Serializer):

@@ -56,6 +56,7 @@ class _Families:
     latency: Histogram
     batch_rows: Histogram
     jobs: Counter
+    shadows: Counter
     cpu: Gauge
     rss: Gauge
 
@@ -105,6 +106,12 @@ def _make() -> _Families:
             "mlsite_training_jobs",
             "Training jobs that ended, by status.",
             ["status"],
+            registry=registry,
+        ),
+        shadows=Counter(
+            "mlsite_shadow_rows",
+            "Rows sent to shadow versions, by outcome (logged, failed, dropped).",
+            ["model", "outcome"],
             registry=registry,
         ),
         # liveall: one sample per live worker; a worker that exits takes its samples along
@@ -176,6 +183,12 @@ def prediction_request(*, model_name: str, source: str, code: int, seconds: floa
         families = _get()
         families.requests.labels(model_name, source, str(code)).inc()
         families.latency.labels(model_name, source).observe(seconds)
+
+
+def shadow_rows(*, model_name: str, outcome: str, rows: int) -> None:
+    """Rows of a shadow version: logged, failed (the shadow raised) or dropped (queue full)."""
+    with _never_raises("shadow rows"):
+        _get().shadows.labels(model_name, outcome).inc(rows)
 
 
 def job_ended(*, status: str) -> None:

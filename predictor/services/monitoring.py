@@ -72,7 +72,7 @@ def window_check(since, until, bucket: str) -> tuple[datetime, datetime]:
 # --- reading the window ---------------------------------------------------------------------
 
 
-def _percentile(histogram: Counter, q: float) -> float | None:
+def percentile(histogram: Counter, q: float) -> float | None:
     """A percentile of a latency histogram ({"le_5": n}), linear inside its bucket."""
     total = sum(histogram.values())
     if not total:
@@ -326,8 +326,8 @@ def report(
                 "predictions": figures.predictions,
                 "requests": figures.requests,
                 "qps": round(figures.requests / seconds, 6),
-                "latency_ms_p50": _round(_percentile(figures.latency, 0.5)),
-                "latency_ms_p95": _round(_percentile(figures.latency, 0.95)),
+                "latency_ms_p50": _round(percentile(figures.latency, 0.5)),
+                "latency_ms_p95": _round(percentile(figures.latency, 0.95)),
                 "labelled": figures.labelled,
                 "correct": figures.correct,
             }
@@ -363,11 +363,11 @@ def _outputs(version, figures: aggregates.Figures) -> dict:
     histogram = Counter({k: v for k, v in figures.outputs.items() if k != MISSING})
     return {
         "mean": figures.output_sum / n,
-        **{f"p{int(q * 100)}": _bin_percentile(histogram, edges, q) for q in (0.1, 0.5, 0.9)},
+        **{f"p{int(q * 100)}": _binpercentile(histogram, edges, q) for q in (0.1, 0.5, 0.9)},
     }
 
 
-def _bin_percentile(histogram: Counter, edges: list, q: float) -> float | None:
+def _binpercentile(histogram: Counter, edges: list, q: float) -> float | None:
     """A percentile from counts on training bins (linear inside a bin)."""
     total = sum(histogram.values())
     if not total or len(edges) < 2:

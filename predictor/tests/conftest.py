@@ -21,6 +21,7 @@ def _isolated_storage(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.ARTIFACT_ROOT = tmp_path / "artifacts"
     settings.TRAINING_BACKEND = "eager"
+    settings.SHADOW_MODE = "inline"  # shadows run in the test's thread and transaction
     artifacts.cache_clear()
     versioncache.reset()
     batcher.reset()

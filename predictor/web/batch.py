@@ -23,11 +23,13 @@ def batch_page(request, name):
         return redirect_to_login(request.get_full_path())
     model = usable_model(request, name)  # 404 if missing; logged-in users may use any model
     try:
-        version = routing.version_for(
+        # A file that names no version follows the traffic policy as a whole (one key).
+        route = routing.route(
             model_name=name,
             user=request.user,
             version=request.POST.get("version") or request.GET.get("version"),
         )
+        version = route.version
     except (NotFound, InvalidInput):
         raise Http404 from None
     except ServiceError as exc:
@@ -42,7 +44,10 @@ def batch_page(request, name):
     if request.method == "POST" and form.is_valid():
         try:
             result = batch.batch_predict_csv(
-                version=version, data=form.cleaned_data["file"].read(), user=request.user
+                version=version,
+                data=form.cleaned_data["file"].read(),
+                user=request.user,
+                shadows=route.shadows,
             )
         except ServiceError as exc:
             form.add_error(

@@ -13,7 +13,7 @@ from predictor import selectors
 from predictor.models import Source, Task
 from predictor.services import metrics, schema
 from predictor.services.errors import ServiceError, VersionUnavailable
-from predictor.services.serving import explain, inference
+from predictor.services.serving import explain, inference, routing, traffic
 from predictor.web.common import page_version, service_error_to_form, usable_model
 from predictor.web.forms import PredictionForm
 
@@ -67,6 +67,15 @@ def model_page(request, name):
         return redirect_to_login(request.get_full_path())
     versions = list(model.versions.select_related("dataset").order_by("-version"))
     version = page_version(request, name, versions)
+    explicit = bool(request.POST.get("version") or request.GET.get("version"))
+    shadows = ()
+    if request.method == "POST" and version is not None and not explicit:
+        # The form names no version: the traffic policy picks one (by user, else random).
+        try:
+            route = routing.route(model_name=name, user=request.user)
+            version, shadows = route.version, route.shadows
+        except ServiceError:
+            pass  # no production version: the page's own choice stands
     form = None
     if version is not None:
         initial = schema.example_record(version.schema) if request.GET.get("example") else None
@@ -78,7 +87,11 @@ def model_page(request, name):
                     for f in version.schema
                 }
                 result = inference.predict(
-                    version=version, records=[record], source=Source.WEB, user=request.user
+                    version=version,
+                    records=[record],
+                    source=Source.WEB,
+                    user=request.user,
+                    shadows=shadows,
                 )
             except ServiceError as exc:
                 service_error_to_form(form, exc)
@@ -99,6 +112,8 @@ def model_page(request, name):
         "model": model,
         "versions": versions,
         "version": version,
+        "explicit_version": explicit,
+        "traffic_policy": traffic.policy_row(model) if request.user.is_staff else None,
         "form": form,
         "importance": importance,
         "confusion": _confusion(version) if version and model.task == Task.CLASSIFICATION else None,

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from predictor.web import batch, catalog, monitoring, predictions, training
+from predictor.web import batch, catalog, monitoring, predictions, rollout, training
 
 urlpatterns = [
     path("", catalog.home, name="home"),
@@ -10,6 +10,8 @@ urlpatterns = [
     path("models/<str:name>/", catalog.model_page, name="model-page"),
     path("models/<str:name>/batch/", batch.batch_page, name="batch-page"),
     path("models/<str:name>/monitoring/", monitoring.monitoring_page, name="monitoring-page"),
+    path("models/<str:name>/traffic/", rollout.traffic_page, name="traffic-page"),
+    path("models/<str:name>/compare/", rollout.compare_page, name="compare-page"),
     path("batch/<str:request_id>.csv", batch.batch_download, name="batch-download"),
     path("predictions/<int:pk>/", predictions.prediction_page, name="prediction-page"),
     path("history/", predictions.history, name="history"),

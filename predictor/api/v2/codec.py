@@ -225,7 +225,9 @@ def requested_outputs(body: dict, version: ModelVersion) -> list[str]:
     return names or available
 
 
-def infer(*, version: ModelVersion, body, user=None, request_id: str = "") -> dict:
+def infer(
+    *, version: ModelVersion, body, user=None, request_id: str = "", shadows: tuple = ()
+) -> dict:
     """Run an inference request; predictions are logged with source 'v2'."""
     records = records_from_request(body, version)
     wanted = requested_outputs(body, version)
@@ -238,6 +240,7 @@ def infer(*, version: ModelVersion, body, user=None, request_id: str = "") -> di
         source=Source.V2,
         user=user,
         request_id=given_id if inference.request_id_valid(given_id) else request_id,
+        shadows=shadows,
     )
     outputs = []
     n = len(result.predictions)

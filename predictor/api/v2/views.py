@@ -116,13 +116,22 @@ class ModelInfer(V2View):
         return response
 
     def post(self, request, name, version=None):
-        found = self.version_for(request, name, version)
+        route = routing.route(
+            model_name=name,
+            user=request.user,
+            version=version,
+            routing_key=request.headers.get("X-Routing-Key"),
+        )
         if "Inference-Header-Content-Length" in request.headers:
             raise InvalidInput(
                 "binary tensor data is not supported; send JSON data (binary_data=False)"
             )
         body = codec.infer(
-            version=found, body=request.data, user=request.user, request_id=request.request_id
+            version=route.version,
+            body=request.data,
+            user=request.user,
+            request_id=request.request_id,
+            shadows=route.shadows,
         )
         return Response(body)
 

@@ -30,6 +30,7 @@ COLUMNS = (
     "latency_ms",
     "request_id",
     "sealed",
+    "shadow_of",
     "created_at",
 )
 
@@ -50,6 +51,7 @@ def _row(row: dict) -> list:
         row["latency_ms"],
         row["request_id"],
         row.get("sealed", ""),
+        row.get("shadow_of"),
     ]
 
 
@@ -62,7 +64,7 @@ def _postgresql(connection, rows: list[dict], created_at, tally) -> tuple[str, l
     insert = (
         f"INSERT INTO {table} ({', '.join(COLUMNS)}) "
         "SELECT (r->>0)::bigint, (r->>1)::bigint, r->2, r->3, NULLIF(r->4, 'null'::jsonb), "
-        "r->>5, (r->>6)::bigint, (r->>7)::float8, r->>8, r->>9, %s "
+        "r->>5, (r->>6)::bigint, (r->>7)::float8, r->>8, r->>9, (r->>10)::bigint, %s "
         "FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS x(r, n) ORDER BY n "
         "RETURNING id"
     )

@@ -12,7 +12,7 @@ from predictor.models import ModelVersion, RegisteredModel, Stage, StageTransiti
 from predictor.services.errors import Conflict, InvalidInput
 from predictor.services.registry.artifacts import StoredArtifact
 from predictor.services.schema import sensitive_check
-from predictor.services.serving import versioncache
+from predictor.services.serving import traffic, versioncache
 
 
 def library_versions() -> dict:
@@ -116,6 +116,7 @@ def version_promote(
             if previous is not None:
                 previous.stage = Stage.ARCHIVED
                 previous.save(update_fields=["stage"])
+                traffic.on_version_archived(previous, actor)
                 StageTransition.objects.create(
                     version=previous,
                     from_stage=Stage.PRODUCTION,
@@ -127,6 +128,8 @@ def version_promote(
         from_stage = current.stage
         current.stage = stage
         current.save(update_fields=["stage"])
+        if stage == Stage.ARCHIVED:
+            traffic.on_version_archived(current, actor)
         StageTransition.objects.create(
             version=current, from_stage=from_stage, to_stage=stage, reason=reason, created_by=actor
         )

@@ -12,7 +12,9 @@ from predictor.services.schema import rows_from_csv
 from predictor.services.serving.inference import PredictionResult, predict_valid
 
 
-def batch_predict_csv(*, version: ModelVersion, data: bytes, user=None) -> PredictionResult:
+def batch_predict_csv(
+    *, version: ModelVersion, data: bytes, user=None, shadows: tuple = ()
+) -> PredictionResult:
     """Score every row, or refuse the whole file (listing bad lines) and store nothing."""
     limit = settings.DATASET_MAX_UPLOAD_BYTES
     if len(data) > limit:
@@ -27,7 +29,9 @@ def batch_predict_csv(*, version: ModelVersion, data: bytes, user=None) -> Predi
         if exc.message.startswith("empty batch"):
             raise InvalidInput("the file has a header but no rows to score") from None
         raise
-    return predict_valid(version=version, valid=valid, source=Source.BATCH, user=user)
+    return predict_valid(
+        version=version, valid=valid, source=Source.BATCH, user=user, shadows=shadows
+    )
 
 
 def batch_result_csv(*, request_id: str, user) -> str:

@@ -25,7 +25,7 @@ from predictor.services import metrics
 from predictor.services.errors import InvalidInput
 from predictor.services.log import aggregates, sealing, writer
 from predictor.services.schema import ValidRows, rows_validate
-from predictor.services.serving import batcher, runtime
+from predictor.services.serving import batcher, runtime, shadow
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}\Z")
 
@@ -83,16 +83,20 @@ def predict(
     user=None,
     request_id: str = "",
     max_rows: int | None = None,
+    shadows: tuple = (),
 ) -> PredictionResult:
     """Validate rows, predict (sharing the model call with concurrent requests for the
-    version), and store one Prediction per row before answering."""
+    version), and store one Prediction per row before answering; then hand the rows to the
+    shadow versions of the route, if any (after the answer's rows are committed)."""
     started = time.perf_counter()
     queue = batcher.batcher_for(version.pk)
     with queue.arriving() as ticket:
         valid = rows_validate(
             schema=version.schema, records=records, max_rows=max_rows or settings.PREDICT_MAX_ROWS
         )
-        return _serve(version, valid, source, user, request_id, started, ticket)
+        result = _serve(version, valid, source, user, request_id, started, ticket)
+    _shadow(result, shadows, user)
+    return result
 
 
 def predict_valid(
@@ -102,9 +106,25 @@ def predict_valid(
     source: str = Source.API,
     user=None,
     request_id: str = "",
+    shadows: tuple = (),
 ) -> PredictionResult:
     """Predict rows that were validated already (a CSV file), and log them."""
-    return _serve(version, valid, source, user, request_id, time.perf_counter(), None)
+    result = _serve(version, valid, source, user, request_id, time.perf_counter(), None)
+    _shadow(result, shadows, user)
+    return result
+
+
+def _shadow(result: PredictionResult, shadows: tuple, user) -> None:
+    if shadows:
+        shadow.submit(
+            shadow.Work(
+                versions=list(shadows),
+                records=result.records,
+                served_ids=result.prediction_ids,
+                user_id=user.pk if getattr(user, "is_authenticated", False) else None,
+                request_id=result.request_id,
+            )
+        )
 
 
 def _serve(version, valid: ValidRows, source, user, request_id, started, ticket):

@@ -6,10 +6,12 @@ versions are kept per process (`versioncache`), so a steady stream of prediction
 database nothing here.
 """
 
+from dataclasses import dataclass
+
 from predictor.models import ModelVersion, RegisteredModel, Stage
 from predictor.services import access
 from predictor.services.errors import Conflict, InvalidInput, NotFound
-from predictor.services.serving import versioncache
+from predictor.services.serving import traffic, versioncache
 
 
 def model_get(*, name: str, user) -> RegisteredModel:
@@ -72,7 +74,8 @@ def version_resolve(*, model_name: str, version: int | str | None = None) -> Mod
 
 
 def version_for(*, model_name: str, user, version: int | str | None = None) -> ModelVersion:
-    """The version that answers this user: resolved (one query), then checked by `access`.
+    """The version that answers this user when named or in production (no traffic policy):
+    resolved (one query, then cached), then checked by `access`.
 
     A private model answers 401 to an anonymous caller before it says whether the version
     exists.
@@ -84,3 +87,31 @@ def version_for(*, model_name: str, user, version: int | str | None = None) -> M
         raise _missing(model_name, number)
     access.version_check_serve(user=user, version=found)
     return found
+
+
+@dataclass(frozen=True)
+class Route:
+    version: ModelVersion
+    shadows: tuple  # ModelVersions that predict the same rows unseen
+
+
+def route(
+    *, model_name: str, user, version: int | str | None = None, routing_key: str | None = None
+) -> Route:
+    """The version that answers a prediction, and its shadows. A named version answers
+    alone (`version_for`); otherwise the model's traffic policy picks one of its routes by
+    the routing key (a routed version serves whoever may use the model, whatever its stage)
+    or production, and its shadow versions come along."""
+    if version_number(version) is not None:
+        return Route(version_for(model_name=model_name, user=user, version=version), ())
+    policy = traffic.policy_of(model_name)
+    if not policy.routes and not policy.shadows:
+        return Route(version_for(model_name=model_name, user=user), ())
+    number = traffic.routed_number(model_name, traffic.routing_key(given=routing_key, user=user))
+    found = _lookup(model_name, number)
+    if found is None:
+        model_get(name=model_name, user=user)
+        raise _missing(model_name, number)
+    access.model_check_use(user=user, model=found.model)
+    shadows = tuple(v for v in (_lookup(model_name, n) for n in policy.shadows) if v is not None)
+    return Route(found, shadows)

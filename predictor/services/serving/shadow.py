@@ -1,0 +1,154 @@
+"""Shadow versions: the rows of a routed request, predicted again by each shadow version of
+the policy after the response's own rows are committed, and logged with source `shadow`
+and `shadow_of` (the served row). Nobody sees their answers.
+
+A shadow never changes the response: by default (`SHADOW_MODE=thread`) the work goes to a
+queue of this process, bounded at `SHADOW_QUEUE_ROWS` rows (beyond it rows are dropped and
+counted), served by one background thread; `inline` runs it in the request's thread after
+its rows are logged (tests, or a deployment that wants no background thread). A failure is
+logged and counted, nothing more.
+"""
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import close_old_connections
+from django.utils import timezone
+
+from predictor.models import Source, Stage
+from predictor.services import metrics
+from predictor.services.log import aggregates, sealing, writer
+from predictor.services.schema import rows_validate
+from predictor.services.serving import runtime
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Work:
+    versions: list  # the shadow ModelVersions
+    records: list[dict]
+    served_ids: list[int]
+    user_id: int | None
+    request_id: str
+
+
+_queue: queue.Queue = queue.Queue()
+_state = {"rows": 0, "busy": 0}
+_lock = threading.Lock()
+_worker: threading.Thread | None = None
+
+
+def submit(work: Work) -> None:
+    """Run `work` after the response (queued) or now (inline); never raises."""
+    if not work.versions:
+        return
+    if settings.SHADOW_MODE == "inline":
+        run(work)
+        return
+    rows = len(work.records) * len(work.versions)
+    with _lock:
+        if _state["rows"] + rows > settings.SHADOW_QUEUE_ROWS:
+            for version in work.versions:
+                metrics.shadow_rows(
+                    model_name=version.model.name, outcome="dropped", rows=len(work.records)
+                )
+            return
+        _state["rows"] += rows
+        _start()
+    _queue.put(work)
+
+
+def _start() -> None:
+    global _worker
+    if _worker is None or not _worker.is_alive():
+        _worker = threading.Thread(target=_serve_forever, name="mlsite-shadow", daemon=True)
+        _worker.start()
+
+
+def _serve_forever() -> None:
+    while True:
+        work = _queue.get()
+        with _lock:
+            _state["busy"] += 1
+        try:
+            close_old_connections()
+            run(work)
+        finally:
+            with _lock:
+                _state["rows"] -= len(work.records) * len(work.versions)
+                _state["busy"] -= 1
+            _queue.task_done()
+
+
+def run(work: Work) -> None:
+    """Predict and log the rows with each shadow version."""
+    for version in work.versions:
+        try:
+            _one(version, work)
+        except Exception as exc:  # a shadow's failure is its own, never the caller's
+            log.warning("shadow %s failed on %d rows: %s", version, len(work.records), exc)
+            metrics.shadow_rows(
+                model_name=version.model.name, outcome="failed", rows=len(work.records)
+            )
+        else:
+            metrics.shadow_rows(
+                model_name=version.model.name, outcome="logged", rows=len(work.records)
+            )
+
+
+def _one(version, work: Work) -> None:
+    if version.stage == Stage.ARCHIVED:
+        return
+    started = time.perf_counter()
+    # The shadow's own schema decides what it accepts (it may have been trained otherwise).
+    records = rows_validate(
+        schema=version.schema, records=work.records, max_rows=len(work.records)
+    ).records
+    output = runtime.runtime_for(version).predict(records)
+    now = timezone.now()
+    latency_ms = (time.perf_counter() - started) * 1000.0
+    tally = aggregates.Tally()
+    tally.add_request(
+        version,
+        moment=now,
+        source=Source.SHADOW,
+        user_id=work.user_id,
+        records=records,
+        outputs=output.predictions,
+        latency_ms=latency_ms,
+    )
+    rows = []
+    for i, record in enumerate(records):
+        stored, sealed = sealing.seal(record, version.sensitive)
+        rows.append(
+            {
+                "model_id": version.model_id,
+                "version_id": version.pk,
+                "inputs": stored,
+                "output": output.predictions[i],
+                "probabilities": output.probabilities[i] if output.probabilities else None,
+                "source": Source.SHADOW,
+                "user_id": work.user_id,
+                "latency_ms": latency_ms,
+                "request_id": work.request_id,
+                "sealed": sealed,
+                "shadow_of": work.served_ids[i],
+                "created_at": now,
+            }
+        )
+    writer.rows_write(rows, tally)
+
+
+def drain(timeout: float = 10.0) -> None:
+    """Wait until queued shadow work is done (tests, shutdown)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with _lock:
+            if _state["rows"] == 0 and _state["busy"] == 0 and _queue.empty():
+                return
+        time.sleep(0.01)

@@ -1,0 +1,127 @@
+"""Rollout pages (staff): a model's traffic policy, and versions compared on live traffic."""
+
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods
+
+from predictor import selectors
+from predictor.models import Stage
+from predictor.services import compare, registry
+from predictor.services.errors import InvalidInput, ServiceError
+from predictor.services.serving import traffic
+
+
+def _staff(request):
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    if not request.user.is_staff:
+        raise PermissionDenied("rollout is for staff")
+    return None
+
+
+def routes_parse(text: str) -> list[dict]:
+    """`2:90, 3:10` → [{"version": 2, "weight": 90}, ...] (blank: none)."""
+    routes = []
+    for part in filter(None, (p.strip() for p in (text or "").split(","))):
+        version, sep, weight = part.partition(":")
+        if not sep or not version.strip().isdigit() or not weight.strip().isdigit():
+            raise InvalidInput(
+                f"{part!r}: write each route as version:weight, e.g. 2:90, 3:10", field="routes"
+            )
+        routes.append({"version": int(version), "weight": int(weight)})
+    return routes
+
+
+def shadows_parse(text: str) -> list[int]:
+    parts = [p.strip() for p in (text or "").split(",") if p.strip()]
+    if not all(p.isdigit() for p in parts):
+        raise InvalidInput("shadows: version numbers separated by commas, e.g. 4", field="shadows")
+    return [int(p) for p in parts]
+
+
+@require_http_methods(["GET", "POST"])
+def traffic_page(request, name):
+    """See and change the traffic policy; every change recorded (staff)."""
+    refused = _staff(request)
+    if refused:
+        return refused
+    model = selectors.model_with_production(name=name, user=request.user)
+    row = traffic.policy_row(model)
+    form = {
+        "routes": ", ".join(f"{r['version']}:{r['weight']}" for r in row.routes),
+        "shadows": ", ".join(str(v) for v in row.shadows),
+        "reason": "",
+    }
+    error = None
+    if request.method == "POST":
+        form = {k: request.POST.get(k, "") for k in ("routes", "shadows", "reason")}
+        try:
+            traffic.policy_set(
+                model=model,
+                routes=routes_parse(form["routes"]),
+                shadows=shadows_parse(form["shadows"]),
+                reason=form["reason"],
+                user=request.user,
+            )
+        except ServiceError as exc:
+            error = exc.message
+        else:
+            messages.success(request, "Traffic policy saved.")
+            return redirect(reverse("traffic-page", args=[name]))
+    context = {
+        "model": model,
+        "policy": row,
+        "form": form,
+        "error": error,
+        "changes": selectors.traffic_changes(model)[:20],
+        "versions": list(selectors.model_versions(model)),
+    }
+    return render(request, "predictor/traffic.html", context, status=400 if error else 200)
+
+
+@require_http_methods(["GET", "POST"])
+def compare_page(request, name):
+    """Versions side by side, what the numbers say in words, and promotion (staff)."""
+    refused = _staff(request)
+    if refused:
+        return refused
+    model = selectors.model_with_production(name=name, user=request.user)
+    versions = list(selectors.model_versions(model))
+    wanted = request.GET.get("versions") or ",".join(
+        str(v.version) for v in versions if v.stage != Stage.ARCHIVED
+    )
+    context = {"model": model, "versions": versions, "wanted": wanted, "error": None}
+    if request.method == "POST":
+        number = request.POST.get("promote")
+        target = next((v for v in versions if str(v.version) == number), None)
+        reason = request.POST.get("reason", "").strip()
+        if target is None or not reason:
+            context["error"] = "choose a version and say why it is promoted"
+        else:
+            try:
+                registry.version_promote(
+                    version=target, stage=Stage.PRODUCTION, user=request.user, reason=reason
+                )
+            except ServiceError as exc:
+                context["error"] = exc.message
+            else:
+                messages.success(request, f"Version {target.version} is now in production.")
+                return redirect(reverse("compare-page", args=[name]) + f"?versions={wanted}")
+    try:
+        result = compare.model_report(
+            model_name=name,
+            user=request.user,
+            versions=wanted,
+            since=request.GET.get("since") or None,
+            until=request.GET.get("until") or None,
+        )
+    except ServiceError as exc:
+        context["error"] = context["error"] or exc.message
+        return render(request, "predictor/compare.html", context, status=exc.status_code)
+    context.update(result=result, sentence=compare.sentence(result, model.task))
+    return render(
+        request, "predictor/compare.html", context, status=400 if context["error"] else 200
+    )
