@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format setup venv clean bench bench-log
+.PHONY: run test lint format setup venv clean bench bench-log worker
 
 $(VENV)/.installed-run: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,7 +38,13 @@ run: setup
 	@echo ""
 	@echo "mlsite: http://$(HOST):$(PORT)/   admin: http://$(HOST):$(PORT)/admin/   API: http://$(HOST):$(PORT)/api/"
 	@echo ""
-	$(PY) manage.py runserver $(HOST):$(PORT)
+	@echo "Training jobs run in a worker process beside the server (manage.py run_worker)."
+	$(PY) manage.py run_worker & WORKER=$$!; trap 'kill $$WORKER 2>/dev/null' EXIT INT TERM; \
+	  $(PY) manage.py runserver $(HOST):$(PORT)
+
+# A job worker alone (TRAINING_BACKEND=db), e.g. on another machine sharing the database.
+worker: $(VENV)/.installed-run
+	$(PY) manage.py run_worker
 
 test: $(VENV)/.installed-dev
 	$(PY) -m pytest $(PYTEST_ARGS)

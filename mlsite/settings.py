@@ -157,7 +157,11 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 MODEL_CACHE_SIZE = env.int("MODEL_CACHE_SIZE", default=16)
 # How training jobs run: "thread" (a worker thread in the server process) or "eager"
 # (inline, in the caller: used by commands and tests).
-TRAINING_BACKEND = env.str("TRAINING_BACKEND", default="thread")
+TRAINING_BACKEND = env.str("TRAINING_BACKEND", default="db")
+if TRAINING_BACKEND not in ("db", "eager", "thread"):
+    raise ImproperlyConfigured("TRAINING_BACKEND must be db, eager or thread")
+# A job running longer than this is stopped and ends failed (db backend).
+JOB_MAX_SECONDS = env.float("JOB_MAX_SECONDS", default=3600.0)
 TRAINING_WORKERS = env.int("TRAINING_WORKERS", default=1)
 
 # --- Serving ---------------------------------------------------------------------------------

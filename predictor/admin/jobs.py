@@ -4,8 +4,8 @@ from django import forms
 from django.contrib import admin
 from django.utils.html import format_html
 
-from predictor.models import TrainingJob
-from predictor.services import training
+from predictor.models import RetrainPolicy, TrainingJob
+from predictor.services import jobs, training
 from predictor.services.errors import ServiceError
 
 
@@ -75,6 +75,18 @@ class TrainingJobAdmin(admin.ModelAdmin):
     search_fields = ["model_name", "error"]
     list_select_related = ["dataset", "created_by"]
     form = TrainingJobForm
+    actions = ["cancel_jobs"]
+
+    @admin.action(description="Cancel the selected queued or running jobs")
+    def cancel_jobs(self, request, queryset):
+        cancelled = 0
+        for job in queryset:
+            try:
+                jobs.job_cancel(job, user=request.user)
+            except ServiceError:
+                continue  # already ended
+            cancelled += 1
+        self.message_user(request, f"Cancelled {cancelled} job(s).")
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
@@ -94,3 +106,19 @@ class TrainingJobAdmin(admin.ModelAdmin):
         job = training.job_create(user=request.user, **form.request_kwargs())
         obj.pk = job.pk
         obj.refresh_from_db()
+
+
+@admin.register(RetrainPolicy)
+class RetrainPolicyAdmin(admin.ModelAdmin):
+    """When a model retrains by itself (manage.py retrain_due runs what is due)."""
+
+    list_display = [
+        "model", "enabled", "every_hours", "on_drift", "on_live_below", "promote",
+        "min_improvement", "include_feedback", "last_run_at",
+    ]  # fmt: skip
+    list_filter = ["enabled", "promote"]
+    readonly_fields = ["last_run_at", "updated_by", "updated_at"]
+
+    def save_model(self, request, obj, form, change):
+        obj.updated_by = request.user
+        super().save_model(request, obj, form, change)

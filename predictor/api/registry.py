@@ -15,8 +15,9 @@ from predictor.api.predict import (
     predict_response,
 )
 from predictor.models import ModelVersion, RegisteredModel
-from predictor.services import compare, monitoring, registry
+from predictor.services import compare, monitoring, registry, training
 from predictor.services.serving import routing, traffic
+from predictor.services.training import policies
 
 
 def _refuse_empty(query) -> None:
@@ -95,6 +96,44 @@ class RegisteredModelViewSet(viewsets.ReadOnlyModelViewSet):
                 until=query.get("until"),
             )
         )
+
+    @extend_schema(
+        request=s.RetrainSerializer,
+        responses={202: s.TrainingJobSerializer, 400: s.ErrorSerializer, 409: s.ErrorSerializer},
+    )
+    @action(detail=True, methods=["post"], permission_classes=[permissions.IsAdminUser])
+    def retrain(self, request, name=None):
+        """Retrain on the production version's data plus feedback; gated promotion (staff)."""
+        model = routing.model_get(name=name, user=request.user)
+        body = s.RetrainSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        job = training.retrain_create(model=model, user=request.user, **body.validated_data)
+        return Response(s.TrainingJobSerializer(job).data, status=202)
+
+    @extend_schema(
+        methods=["GET"], responses={200: s.RetrainPolicySerializer, 404: s.ErrorSerializer}
+    )
+    @extend_schema(
+        methods=["PUT"],
+        request=s.RetrainPolicySerializer,
+        responses={200: s.RetrainPolicySerializer, 400: s.ErrorSerializer, 404: s.ErrorSerializer},
+    )
+    @action(
+        detail=True,
+        methods=["get", "put"],
+        url_path="retrain-policy",
+        permission_classes=[permissions.IsAdminUser],
+    )
+    def retrain_policy(self, request, name=None):
+        """When the model retrains by itself (staff; PUT replaces the policy)."""
+        model = routing.model_get(name=name, user=request.user)
+        if request.method == "PUT":
+            body = s.RetrainPolicySerializer(data=request.data)
+            body.is_valid(raise_exception=True)
+            policy = policies.policy_set(model=model, user=request.user, **body.validated_data)
+        else:
+            policy = policies.policy_get(model)
+        return Response(s.RetrainPolicySerializer(policy).data)
 
     @extend_schema(
         methods=["GET"], responses={200: s.TrafficAnswerSerializer, 404: s.ErrorSerializer}

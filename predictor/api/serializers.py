@@ -189,6 +189,69 @@ class TrafficAnswerSerializer(serializers.Serializer):
         }
 
 
+class RetrainSerializer(serializers.Serializer):
+    """A retraining request: every field optional."""
+
+    include_feedback = serializers.BooleanField(required=False, default=True)
+    algorithm = serializers.ChoiceField(choices=list(ALGORITHMS), required=False)
+    params = serializers.DictField(required=False)
+    promote = serializers.ChoiceField(
+        choices=["never", "if_better"], required=False, default="never"
+    )
+    min_improvement = serializers.FloatField(
+        required=False, default=0.0, min_value=0.0, max_value=1e6
+    )
+    reason = StrictCharField(required=False, allow_blank=True, max_length=500, default="")
+
+    def validate(self, attrs):
+        unknown = (
+            set(self.initial_data) - set(self.fields)
+            if isinstance(self.initial_data, dict)
+            else set()
+        )
+        if unknown:
+            raise serializers.ValidationError(
+                {
+                    k: ["unknown field; expected one of: " + ", ".join(self.fields)]
+                    for k in sorted(unknown)
+                }
+            )
+        return attrs
+
+
+class RetrainPolicySerializer(serializers.Serializer):
+    every_hours = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=24 * 365
+    )
+    on_drift = serializers.BooleanField(required=False, default=False)
+    on_live_below = serializers.FloatField(
+        required=False, allow_null=True, min_value=0.0, max_value=1e12
+    )
+    promote = serializers.ChoiceField(
+        choices=["never", "if_better"], required=False, default="never"
+    )
+    min_improvement = serializers.FloatField(
+        required=False, default=0.0, min_value=0.0, max_value=1e6
+    )
+    include_feedback = serializers.BooleanField(required=False, default=True)
+    enabled = serializers.BooleanField(required=False, default=True)
+
+    def validate(self, attrs):
+        unknown = (
+            set(self.initial_data) - set(self.fields)
+            if isinstance(self.initial_data, dict)
+            else set()
+        )
+        if unknown:
+            raise serializers.ValidationError(
+                {
+                    k: ["unknown field; expected one of: " + ", ".join(self.fields)]
+                    for k in sorted(unknown)
+                }
+            )
+        return attrs
+
+
 class PromoteSerializer(serializers.Serializer):
     stage = serializers.ChoiceField(choices=Stage.choices)
     reason = serializers.CharField(max_length=2000)
@@ -272,6 +335,8 @@ class TrainingJobSerializer(serializers.ModelSerializer):
             "cv",
             "random_state",
             "sensitive",
+            "options",
+            "baseline_metrics",
             "created_at",
             "started_at",
             "finished_at",

@@ -2,11 +2,12 @@
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, permissions, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from predictor import selectors
 from predictor.api import serializers as s
-from predictor.services import training
+from predictor.services import jobs, training
 
 
 class TrainingJobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
@@ -30,4 +31,14 @@ class TrainingJobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet)
         job = training.job_create(
             dataset=data.pop("dataset"), model_name=data.pop("model"), user=request.user, **data
         )
+        return Response(s.TrainingJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        request=None,
+        responses={202: s.TrainingJobSerializer, 404: s.ErrorSerializer, 409: s.ErrorSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        """Cancel a queued or running job (its worker stops it); 409 once it has ended."""
+        job = jobs.job_cancel(self.get_object(), user=request.user)
         return Response(s.TrainingJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)

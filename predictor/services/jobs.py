@@ -1,9 +1,20 @@
 """Where jobs run, and how a job row goes from queued to its end.
 
-A job's kind (`train`, later `retrain`, `batch`) names a function that its own module
-registers with `job_kind`; the runner looks it up by name and never imports those modules,
-which enqueue through `job_enqueue`. One small runner interface, so another runner
-(Celery, a worker process) can replace the thread.
+A job's kind (`train`, `retrain`) names a function that its own module registers with
+`job_kind`; the runner looks it up by name and never imports those modules, which enqueue
+through `job_enqueue`. Runners (`TRAINING_BACKEND`):
+
+- `db` (default): the job rows are the queue. `manage.py run_worker` (started by `make run`
+  beside the server) claims the oldest queued job (`SELECT … FOR UPDATE SKIP LOCKED` on
+  PostgreSQL) and runs it in a child process (`manage.py run_job ID`) that it can stop: a
+  job over `JOB_MAX_SECONDS` ends `failed` with that reason, a cancelled one `cancelled`.
+  Serving processes never train.
+- `eager`: inline, before `job_enqueue` returns (tests, commands).
+- `thread`: a worker thread of the process that received the job (development only).
+
+A job that ends without succeeding leaves no version and no artifact: the version is
+created, and the artifact kept, only if the job is still running at that moment
+(`job_commit_guard`).
 """
 
 import contextlib
@@ -21,7 +32,7 @@ from django.utils import timezone
 
 from predictor.models import JobStatus, TrainingJob
 from predictor.services import metrics
-from predictor.services.errors import ServiceError
+from predictor.services.errors import Conflict, ServiceError
 
 log = logging.getLogger(__name__)
 
@@ -40,28 +51,42 @@ def job_kind(name: str):
     return register
 
 
+class JobStopped(Exception):
+    """The job was cancelled or ran out of time while it worked: stop, keep nothing."""
+
+
 def job_progress(job_id: int, value: float, message: str) -> None:
-    TrainingJob.objects.filter(pk=job_id).update(progress=round(value, 3), message=message)
+    """Record progress; stop the work if the job no longer runs (cancelled, timed out)."""
+    updated = TrainingJob.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
+        progress=round(value, 3), message=message
+    )
+    if not updated:
+        raise JobStopped(f"job {job_id} was stopped")
+
+
+@contextlib.contextmanager
+def job_commit_guard(job_id: int | None):
+    """Around the creation of a job's version: inside one transaction with the job's row
+    locked, and only while the job still runs (else JobStopped, nothing kept)."""
+    with transaction.atomic():
+        if job_id is not None:
+            running = (
+                TrainingJob.objects.select_for_update()
+                .filter(pk=job_id, status=JobStatus.RUNNING)
+                .exists()
+            )
+            if not running:
+                raise JobStopped(f"job {job_id} was stopped before its version was saved")
+        yield
 
 
 def job_execute(job_id: int) -> None:
-    """Run one queued job to the end; its row says how it went."""
+    """Claim one queued job and run it to the end here; its row says how it went."""
     claimed = TrainingJob.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
         status=JobStatus.RUNNING, started_at=timezone.now(), progress=0.02, message="loading data"
     )
-    if not claimed:
-        return
-    job = TrainingJob.objects.select_related("dataset", "created_by").get(pk=job_id)
-    try:
-        work = _KINDS[job.kind]
-        version = work(job, lambda value, message: job_progress(job_id, value, message))
-    except ServiceError as exc:
-        _finish(job_id, JobStatus.FAILED, error=exc.message)
-    except Exception as exc:  # a job must end with a status, whatever went wrong
-        log.exception("job %s failed", job_id)
-        _finish(job_id, JobStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
-    else:
-        _finish(job_id, JobStatus.SUCCEEDED, version=version)
+    if claimed:
+        job_run_claimed(job_id)
 
 
 def _finish(job_id: int, status: str, *, error: str = "", version=None) -> None:
@@ -74,9 +99,80 @@ def _finish(job_id: int, status: str, *, error: str = "", version=None) -> None:
     if status == JobStatus.SUCCEEDED:
         fields.update(progress=1.0, message="done")
     else:
-        fields["message"] = "failed"
-    TrainingJob.objects.filter(pk=job_id).update(**fields)
-    metrics.job_ended(status=status)
+        fields["message"] = str(status)
+    # Only a running job ends here: a cancelled or timed-out one keeps the end it was given.
+    if TrainingJob.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(**fields):
+        metrics.job_ended(status=status)
+
+
+def job_cancel(job: TrainingJob, *, user=None) -> TrainingJob:
+    """Cancel a queued or running job (its worker stops it); an ended one → Conflict."""
+    who = getattr(user, "username", None) or "an operator"
+    updated = TrainingJob.objects.filter(
+        pk=job.pk, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]
+    ).update(
+        status=JobStatus.CANCELLED,
+        error=f"cancelled by {who}",
+        message="cancelled",
+        finished_at=timezone.now(),
+    )
+    job.refresh_from_db()
+    if not updated:
+        raise Conflict(f"job {job.pk} has ended ({job.status}); there is nothing to cancel")
+    metrics.job_ended(status=JobStatus.CANCELLED)
+    return job
+
+
+def job_time_out(job_id: int, seconds: float) -> bool:
+    """End a running job that is over its time limit (the worker then stops its process)."""
+    updated = TrainingJob.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
+        status=JobStatus.FAILED,
+        error=f"stopped: over its time limit of {seconds:g} s (JOB_MAX_SECONDS)",
+        message="failed",
+        finished_at=timezone.now(),
+    )
+    if updated:
+        metrics.job_ended(status=JobStatus.FAILED)
+    return bool(updated)
+
+
+def job_claim(runner_id: str) -> int | None:
+    """The oldest queued job, now running for `runner_id` (None when the queue is empty).
+    Two workers never claim the same job: SKIP LOCKED on PostgreSQL; elsewhere the
+    conditional update decides."""
+    with transaction.atomic():
+        queued = TrainingJob.objects.filter(status=JobStatus.QUEUED).order_by("created_at", "pk")
+        if connections[queued.db].features.has_select_for_update_skip_locked:
+            queued = queued.select_for_update(skip_locked=True)
+        job_id = queued.values_list("pk", flat=True).first()
+        if job_id is None:
+            return None
+        claimed = TrainingJob.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
+            status=JobStatus.RUNNING,
+            runner=runner_id,
+            started_at=timezone.now(),
+            progress=0.02,
+            message="starting",
+        )
+    return job_id if claimed else None
+
+
+def job_run_claimed(job_id: int) -> None:
+    """Run a job a worker claimed (in the child process `manage.py run_job`)."""
+    job = TrainingJob.objects.select_related("dataset", "created_by").get(pk=job_id)
+    if job.status != JobStatus.RUNNING:
+        return
+    try:
+        version = _KINDS[job.kind](job, lambda value, message: job_progress(job_id, value, message))
+    except JobStopped:
+        return
+    except ServiceError as exc:
+        _finish(job_id, JobStatus.FAILED, error=exc.message)
+    except Exception as exc:  # a job must end with a status, whatever went wrong
+        log.exception("job %s failed", job_id)
+        _finish(job_id, JobStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
+    else:
+        _finish(job_id, JobStatus.SUCCEEDED, version=version)
 
 
 class EagerRunner:
@@ -108,9 +204,18 @@ _thread_runner = None
 _thread_runner_lock = threading.Lock()
 
 
+class DatabaseRunner:
+    """The job row is the queue: a `manage.py run_worker` process claims and runs it."""
+
+    def submit(self, job_id: int) -> None:
+        pass  # queued by its row; the worker polls
+
+
 def get_runner():
     if getattr(_local, "eager", False) or settings.TRAINING_BACKEND == "eager":
         return EagerRunner()
+    if settings.TRAINING_BACKEND == "db":
+        return DatabaseRunner()
     if settings.TRAINING_BACKEND != "thread":
         raise ValueError(f"unknown TRAINING_BACKEND {settings.TRAINING_BACKEND!r}")
     global _thread_runner
@@ -133,6 +238,8 @@ def eager():
 
 def job_enqueue(job: TrainingJob) -> None:
     runner = get_runner()
+    if isinstance(runner, DatabaseRunner):
+        return  # the worker that claims it writes its own id
     TrainingJob.objects.filter(pk=job.pk).update(runner=RUNNER_ID)
     if isinstance(runner, EagerRunner):
         runner.submit(job.pk)

@@ -1,11 +1,12 @@
 """Training pages (staff): upload or pick a dataset, start a job, follow it."""
 
+from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from predictor import selectors
-from predictor.services import training
+from predictor.services import jobs, training
 from predictor.services.errors import ServiceError
 from predictor.services.registry.datasets import dataset_create
 from predictor.web.common import service_error_to_form, staff_required
@@ -73,6 +74,14 @@ def train_page(request):
 @staff_required
 def job_page(request, pk):
     job = get_object_or_404(selectors.training_jobs(), pk=pk)
+    if request.method == "POST" and request.POST.get("cancel"):
+        try:
+            jobs.job_cancel(job, user=request.user)
+        except ServiceError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, f"Job {job.pk} cancelled.")
+        return redirect("job-page", pk=job.pk)
     metrics = [
         (k, v)
         for k, v in (job.version.metrics if job.version else {}).items()

@@ -13,6 +13,7 @@ from pathlib import Path
 import joblib
 from django.conf import settings
 
+from predictor.models import ModelVersion
 from predictor.services.errors import ArtifactIntegrityError
 from predictor.services.registry import trusted_types
 
@@ -69,6 +70,17 @@ def artifact_save(*, obj) -> StoredArtifact:
     buffer = io.BytesIO()
     joblib.dump(obj, buffer, compress=3)
     return artifact_store_bytes(data=buffer.getvalue(), fmt="joblib")
+
+
+def artifact_discard(names) -> None:
+    """Remove stored files no version refers to (what a stopped job wrote)."""
+    for name in filter(None, names):
+        used = (
+            ModelVersion.objects.filter(artifact=name).exists()
+            or ModelVersion.objects.filter(compiled_artifact=name).exists()
+        )
+        if not used:
+            _path_in_store(name).unlink(missing_ok=True)
 
 
 def _path_in_store(name: str) -> Path:

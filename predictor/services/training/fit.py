@@ -37,6 +37,7 @@ class Fitted:
     schema: list[dict]
     reference_stats: dict
     holdout: pd.DataFrame  # the test rows' features, to verify the compiled model on
+    holdout_target: pd.Series | None = None  # their target (retraining scores production too)
 
 
 def _silent(value: float, message: str) -> None:
@@ -135,4 +136,5 @@ def fit(req, progress=_silent) -> Fitted:
             X_train, y_train, classification=req.task == Task.CLASSIFICATION
         ),
         holdout=X_test,
+        holdout_target=y_test,
     )

@@ -24,10 +24,16 @@ REQUEST_FIELDS = (
 )
 
 
-def train_version(req: CleanRequest, *, user=None, progress=None):
-    """Fit, store the artifact, and register the new version."""
+def train_version(req: CleanRequest, *, user=None, progress=None, job_id=None, **lineage):
+    """Fit, store the artifact, and register the new version — only if the job still runs
+    then (else its files are removed and nothing is registered)."""
     progress = progress or (lambda value, message: None)
     fitted = fit(req, progress)
+    return register_fitted(req, fitted, user=user, progress=progress, job_id=job_id, **lineage)
+
+
+def register_fitted(req: CleanRequest, fitted, *, user, progress, job_id=None, **extra):
+    """Compile, store and register a fitted pipeline as the model's next version."""
     progress(0.9, "compiling and verifying the ONNX runtime")
     compiled = compile_pipeline(
         fitted.pipeline,
@@ -38,22 +44,28 @@ def train_version(req: CleanRequest, *, user=None, progress=None):
     )
     progress(0.95, "saving the artifact")
     stored = artifacts.artifact_save(obj=fitted.pipeline)
-    model = registry.model_get_or_create(name=req.model_name, task=req.task)
-    return registry.version_create(
-        model=model,
-        stored=stored,
-        user=user,
-        algorithm=req.algorithm,
-        params=fitted.params,
-        schema=fitted.schema,
-        target_name=req.target,
-        classes=fitted.classes,
-        metrics=fitted.metrics,
-        dataset=req.dataset,
-        reference_stats=fitted.reference_stats,
-        sensitive=req.sensitive,
-        **compiled,
-    )
+    try:
+        with jobs.job_commit_guard(job_id):
+            model = registry.model_get_or_create(name=req.model_name, task=req.task)
+            return registry.version_create(
+                model=model,
+                stored=stored,
+                user=user,
+                algorithm=req.algorithm,
+                params=fitted.params,
+                schema=fitted.schema,
+                target_name=req.target,
+                classes=fitted.classes,
+                metrics=fitted.metrics,
+                dataset=req.dataset,
+                reference_stats=fitted.reference_stats,
+                sensitive=req.sensitive,
+                **compiled,
+                **extra,
+            )
+    except jobs.JobStopped:
+        artifacts.artifact_discard([stored.name, compiled.get("compiled_artifact")])
+        raise
 
 
 def job_create(*, dataset: Dataset, user=None, **request) -> TrainingJob:
@@ -79,7 +91,7 @@ def train_job(job: TrainingJob, progress):
         dataset=job.dataset,
         **{**request, "task": job.task or None, "target": job.target or None},
     )
-    return train_version(req, user=job.created_by, progress=progress)
+    return train_version(req, user=job.created_by, progress=progress, job_id=job.pk)
 
 
 def train_now(*, dataset: Dataset, user=None, **request) -> TrainingJob:

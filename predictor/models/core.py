@@ -130,6 +130,12 @@ class ModelVersion(models.Model):
     size_bytes = models.PositiveBigIntegerField(default=0)
     library_versions = models.JSONField(default=dict, blank=True)
     reference_stats = models.JSONField(default=dict, blank=True)
+    # Lineage of a retrained version: the production version it was trained to replace and
+    # how many logged predictions with ground truth joined its training data.
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children"
+    )
+    feedback_rows = models.PositiveIntegerField(default=0)
     # Features whose logged values are encrypted (or redacted): the one part of a version,
     # besides its stage and notes, that staff may change later.
     sensitive = models.JSONField(default=list, blank=True)
@@ -198,6 +204,10 @@ class JobStatus(models.TextChoices):
     RUNNING = "running", "Running"
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+ENDED = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
 
 
 class TrainingJob(Authored):
@@ -218,6 +228,10 @@ class TrainingJob(Authored):
     cv = models.PositiveSmallIntegerField(default=5)
     random_state = models.IntegerField(null=True, blank=True)
     sensitive = models.JSONField(default=list, blank=True, help_text="Features logged encrypted.")
+    # Retraining: include_feedback, promote, min_improvement, reason, parent (version id).
+    options = models.JSONField(default=dict, blank=True)
+    # Retraining: the production version's metrics on the new version's holdout.
+    baseline_metrics = models.JSONField(null=True, blank=True)
     error = models.TextField(blank=True)
     version = models.OneToOneField(
         ModelVersion,
@@ -242,7 +256,7 @@ class TrainingJob(Authored):
 
     @property
     def done(self):
-        return self.status in (JobStatus.SUCCEEDED, JobStatus.FAILED)
+        return self.status in ENDED
 
 
 class StageTransition(Authored):
@@ -392,77 +406,3 @@ class RegistryGeneration(models.Model):
 
     def __str__(self):
         return f"registry generation {self.value}"
-
-
-class MonitoringAlert(models.Model):
-    """A change of a production version's monitoring status, found by `manage.py monitor`:
-    into warn, drift or degraded, or back to ok. The latest says where the version stands."""
-
-    model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="alerts")
-    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="alerts")
-    from_status = models.CharField(max_length=20)
-    to_status = models.CharField(max_length=20)
-    summary = models.CharField(max_length=500, help_text="What changed, in a sentence.")
-    figures = models.JSONField(default=dict, help_text="The report's drift and live figures.")
-    created_at = models.DateTimeField(auto_now_add=True)
-    delivered = models.BooleanField(default=False, help_text="Accepted by ALERT_WEBHOOK_URL.")
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["version", "-created_at"], name="alert_version_at")]
-
-    def __str__(self):
-        return f"{self.version}: {self.from_status} → {self.to_status}"
-
-
-class MonitorState(models.Model):
-    """Where each monitored version stood at the last `manage.py monitor` (home badges)."""
-
-    version = models.OneToOneField(ModelVersion, on_delete=models.CASCADE, related_name="monitor")
-    status = models.CharField(max_length=20)
-    checked_at = models.DateTimeField()
-
-    def __str__(self):
-        return f"{self.version}: {self.status}"
-
-
-class TrafficPolicy(models.Model):
-    """How a model's predictions that name no version are split: routes with weights (the
-    production version takes everything when there are none) and shadow versions that
-    predict the same rows unseen. Changed only through the traffic service, which records
-    every change as a TrafficChange."""
-
-    model = models.OneToOneField(RegisteredModel, on_delete=models.CASCADE, related_name="traffic")
-    routes = models.JSONField(default=list, blank=True, help_text='[{"version": 2, "weight": 90}]')
-    shadows = models.JSONField(default=list, blank=True, help_text="[4]: version numbers")
-    reason = models.CharField(max_length=2000, blank=True)
-    updated_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        verbose_name_plural = "traffic policies"
-
-    def __str__(self):
-        return f"traffic of {self.model_id}"
-
-
-class TrafficChange(models.Model):
-    """One change of a traffic policy: who, when, why, before and after (audit, read-only)."""
-
-    model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="+")
-    old = models.JSONField(default=dict)
-    new = models.JSONField(default=dict)
-    reason = models.CharField(max_length=2000, blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-
-    def __str__(self):
-        return f"{self.model_id} traffic changed {self.created_at:%Y-%m-%d %H:%M}"
-
