@@ -428,7 +428,7 @@ def serve_table(results, rss) -> str:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=float(os.environ.get("BENCH_SECONDS", 8)))
-    parser.add_argument("--only", default="serve,shadow")
+    parser.add_argument("--only", default="serve,shadow,job")
     parser.add_argument("--out", default=str(ROOT / "bench" / "RESULTS.md"))
     args = parser.parse_args()
     parts = set(args.only.split(","))
@@ -459,6 +459,15 @@ def main():
             "## A shadow version's cost\n\niris, one row a request; the shadow (k-nearest "
             "neighbours) predicts the same rows in a background thread of each worker after "
             "the answer is logged.\n\n" + table + "\n"
+        )
+    if "job" in parts:
+        from bench.job_bench import job_bench
+
+        table = job_bench(args.seconds, token, sys.modules[__name__])
+        sections.append(
+            "## Serving while a job trains\n\niris, one row a request, before and while a "
+            "random forest of 2,000 trees (5-fold) trains in `manage.py run_worker` beside the "
+            "server on the same 2 cores.\n\n" + table + "\n"
         )
     Path(args.out).write_text("\n".join(sections))
     print(f"written to {args.out}")

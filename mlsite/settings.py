@@ -158,10 +158,29 @@ MODEL_CACHE_SIZE = env.int("MODEL_CACHE_SIZE", default=16)
 # How training jobs run: "thread" (a worker thread in the server process) or "eager"
 # (inline, in the caller: used by commands and tests).
 TRAINING_BACKEND = env.str("TRAINING_BACKEND", default="db")
-if TRAINING_BACKEND not in ("db", "eager", "thread"):
-    raise ImproperlyConfigured("TRAINING_BACKEND must be db, eager or thread")
+if TRAINING_BACKEND not in ("db", "celery", "eager", "thread"):
+    raise ImproperlyConfigured("TRAINING_BACKEND must be db, celery, eager or thread")
 # A job running longer than this is stopped and ends failed (db backend).
 JOB_MAX_SECONDS = env.float("JOB_MAX_SECONDS", default=3600.0)
+# A running job writes a heartbeat this often; after three missed beats it is ended failed.
+JOB_HEARTBEAT_SECONDS = env.float("JOB_HEARTBEAT_SECONDS", default=10.0)
+# TRAINING_BACKEND=celery: the broker, and Celery's settings (CELERY_* here). Messages are
+# acknowledged after the job ends; one a dead worker held is delivered again after the
+# visibility timeout (the job is then already ended by its stopped heartbeat).
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/0")
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_SOFT_TIME_LIMIT = JOB_MAX_SECONDS
+CELERY_TASK_TIME_LIMIT = JOB_MAX_SECONDS + 60
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": int(JOB_MAX_SECONDS) + 600}
+CELERY_BEAT_SCHEDULE = {
+    "retrain-due": {"task": "predictor.tasks.retrain_due", "schedule": 600.0},
+    "monitor": {"task": "predictor.tasks.monitor", "schedule": 600.0},
+    "reap-stale-jobs": {"task": "predictor.tasks.reap_stale_jobs", "schedule": 60.0},
+    "prune-predictions": {"task": "predictor.tasks.prune_predictions", "schedule": 86400.0},
+}
 TRAINING_WORKERS = env.int("TRAINING_WORKERS", default=1)
 
 # --- Serving ---------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """DRF serializers: the shapes of the public contract (../shared/API.md)."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from predictor.models import (
@@ -283,8 +284,23 @@ class DatasetUploadSerializer(serializers.Serializer):
     description = serializers.CharField(required=False, allow_blank=True, default="")
 
 
+@extend_schema_field({"oneOf": [{"type": "integer"}, {"type": "string", "maxLength": 100}]})
+class DatasetField(serializers.PrimaryKeyRelatedField):
+    """A dataset by its id or by its name."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and not data.isdigit():
+            found = self.get_queryset().filter(name=data).first()
+            if found is None:
+                self.fail("does_not_exist", pk_value=data)
+            return found
+        return super().to_internal_value(data)
+
+
 class TrainingRequestSerializer(serializers.Serializer):
-    dataset = serializers.PrimaryKeyRelatedField(queryset=Dataset.objects.all())
+    dataset = DatasetField(
+        queryset=Dataset.objects.all(), help_text="The dataset's id or its name."
+    )
     model = serializers.CharField(max_length=100)
     algorithm = serializers.ChoiceField(choices=list(ALGORITHMS))
     params = serializers.DictField(required=False, default=dict)

@@ -244,6 +244,9 @@ class TrainingJob(Authored):
     runner = models.CharField(max_length=200, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Written every JOB_HEARTBEAT_SECONDS while the job runs: a running job whose heartbeat
+    # stops (its worker died, on any machine) is ended by `jobs_reap_stale`.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta(Authored.Meta):
         indexes = [models.Index(fields=["status"])]

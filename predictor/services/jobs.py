@@ -9,12 +9,16 @@ through `job_enqueue`. Runners (`TRAINING_BACKEND`):
   PostgreSQL) and runs it in a child process (`manage.py run_job ID`) that it can stop: a
   job over `JOB_MAX_SECONDS` ends `failed` with that reason, a cancelled one `cancelled`.
   Serving processes never train.
+- `celery`: a Celery task (`predictor.tasks.run_job`) on the broker `CELERY_BROKER_URL`
+  (Redis), acknowledged late; workers on any machine (`celery -A mlsite worker`).
 - `eager`: inline, before `job_enqueue` returns (tests, commands).
 - `thread`: a worker thread of the process that received the job (development only).
 
 A job that ends without succeeding leaves no version and no artifact: the version is
 created, and the artifact kept, only if the job is still running at that moment
-(`job_commit_guard`).
+(`job_commit_guard`). A running job writes a heartbeat; one whose heartbeat stops (its
+worker was killed, its machine lost) is ended `failed` by `jobs_reap_stale`, which workers
+run when they start and Celery beat runs every minute.
 """
 
 import contextlib
@@ -80,10 +84,14 @@ def job_commit_guard(job_id: int | None):
         yield
 
 
-def job_execute(job_id: int) -> None:
-    """Claim one queued job and run it to the end here; its row says how it went."""
+def job_execute(job_id: int, runner_id: str = "") -> None:
+    """Claim one queued job and run it to the end here; its row says how it went. A job
+    that is not queued any more (cancelled, or a message delivered twice) is left alone."""
+    fields = {"status": JobStatus.RUNNING, "started_at": timezone.now(), "progress": 0.02}
+    if runner_id:
+        fields["runner"] = runner_id
     claimed = TrainingJob.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
-        status=JobStatus.RUNNING, started_at=timezone.now(), progress=0.02, message="loading data"
+        message="loading data", heartbeat_at=timezone.now(), **fields
     )
     if claimed:
         job_run_claimed(job_id)
@@ -150,6 +158,7 @@ def job_claim(runner_id: str) -> int | None:
         claimed = TrainingJob.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
             status=JobStatus.RUNNING,
             runner=runner_id,
+            heartbeat_at=timezone.now(),
             started_at=timezone.now(),
             progress=0.02,
             message="starting",
@@ -157,11 +166,62 @@ def job_claim(runner_id: str) -> int | None:
     return job_id if claimed else None
 
 
+@contextlib.contextmanager
+def _heartbeat(job_id: int):
+    """Write the job's heartbeat every JOB_HEARTBEAT_SECONDS while the block runs."""
+    stop = threading.Event()
+
+    def beat():
+        try:
+            while True:
+                TrainingJob.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
+                    heartbeat_at=timezone.now()
+                )
+                if stop.wait(settings.JOB_HEARTBEAT_SECONDS):
+                    return
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=beat, name=f"job-{job_id}-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(5)
+
+
+def jobs_reap_stale() -> int:
+    """End the running jobs whose heartbeat stopped more than 3 beats ago."""
+    limit = timezone.now() - timezone.timedelta(seconds=3 * settings.JOB_HEARTBEAT_SECONDS)
+    stale = TrainingJob.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=limit)
+    count = stale.update(
+        status=JobStatus.FAILED,
+        error="its worker stopped while it ran (no heartbeat); start the job again",
+        message="failed",
+        finished_at=timezone.now(),
+    )
+    for _ in range(count):
+        metrics.job_ended(status=JobStatus.FAILED)
+    if count:
+        log.warning("ended %d job(s) whose worker stopped", count)
+    return count
+
+
 def job_run_claimed(job_id: int) -> None:
     """Run a job a worker claimed (in the child process `manage.py run_job`)."""
     job = TrainingJob.objects.select_related("dataset", "created_by").get(pk=job_id)
     if job.status != JobStatus.RUNNING:
         return
+    if isinstance(get_runner(), EagerRunner):
+        _run(job)  # inline: the caller is the heartbeat
+        return
+    with _heartbeat(job_id):
+        _run(job)
+
+
+def _run(job: TrainingJob) -> None:
+    job_id = job.pk
     try:
         version = _KINDS[job.kind](job, lambda value, message: job_progress(job_id, value, message))
     except JobStopped:
@@ -169,6 +229,9 @@ def job_run_claimed(job_id: int) -> None:
     except ServiceError as exc:
         _finish(job_id, JobStatus.FAILED, error=exc.message)
     except Exception as exc:  # a job must end with a status, whatever went wrong
+        if type(exc).__name__ == "SoftTimeLimitExceeded":  # Celery's time limit
+            job_time_out(job_id, settings.JOB_MAX_SECONDS)
+            return
         log.exception("job %s failed", job_id)
         _finish(job_id, JobStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
     else:
@@ -204,6 +267,15 @@ _thread_runner = None
 _thread_runner_lock = threading.Lock()
 
 
+class CeleryRunner:
+    """A Celery task per job, sent by name (the task lives in predictor/tasks.py)."""
+
+    def submit(self, job_id: int) -> None:
+        from celery import current_app  # noqa: PLC0415  (mlsite.celery's app)
+
+        current_app.send_task("predictor.tasks.run_job", args=[job_id])
+
+
 class DatabaseRunner:
     """The job row is the queue: a `manage.py run_worker` process claims and runs it."""
 
@@ -216,6 +288,8 @@ def get_runner():
         return EagerRunner()
     if settings.TRAINING_BACKEND == "db":
         return DatabaseRunner()
+    if settings.TRAINING_BACKEND == "celery":
+        return CeleryRunner()
     if settings.TRAINING_BACKEND != "thread":
         raise ValueError(f"unknown TRAINING_BACKEND {settings.TRAINING_BACKEND!r}")
     global _thread_runner

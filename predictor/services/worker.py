@@ -88,6 +88,7 @@ def work(*, once: bool = False, poll: float = 0.5, stop=lambda: False) -> int:
     How many jobs ran."""
     runner_id = f"{socket.gethostname()}:{os.getpid()}"
     jobs.jobs_fail_orphaned()
+    jobs.jobs_reap_stale()
     ran = 0
     while not stop():
         job_id = jobs.job_claim(runner_id)

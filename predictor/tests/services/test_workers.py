@@ -232,3 +232,19 @@ def test_live_accuracy_below_the_bound_triggers(tree, staff_client):
     call_command("retrain_due", stdout=io.StringIO())
     job = TrainingJob.objects.get(kind="retrain")
     assert "live accuracy 0.000 below 0.9" in job.options["trigger"]
+
+
+def test_training_names_its_dataset_by_id_or_name(iris_dataset, staff_client):
+    for dataset in (iris_dataset.pk, "iris"):
+        answer = staff_client.post(
+            "/api/training-jobs/",
+            {"dataset": dataset, "model": "iris", "algorithm": "knn", "cv": 0},
+            format="json",
+        )
+        assert answer.status_code == 202 and answer.json()["dataset"] == iris_dataset.pk
+    answer = staff_client.post(
+        "/api/training-jobs/",
+        {"dataset": "no-such-data", "model": "iris", "algorithm": "knn"},
+        format="json",
+    )
+    assert answer.status_code == 400 and "dataset" in answer.json()
