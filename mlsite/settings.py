@@ -331,3 +331,5 @@ ALLOW_PICKLE_IMPORT = env.bool("ALLOW_PICKLE_IMPORT", default=False)
 
 # Rows in one batch-scoring upload (the web page's CSV scoring).
 BATCH_MAX_ROWS = env.int("BATCH_MAX_ROWS", default=100_000)
+# A batch file of more rows than this is scored as a job (with progress) on the job backend.
+BATCH_SYNC_MAX_ROWS = env.int("BATCH_SYNC_MAX_ROWS", default=10_000)

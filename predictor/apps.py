@@ -15,7 +15,10 @@ class PredictorConfig(AppConfig):
         from predictor.models import RegisteredModel
         from predictor.services import jobs, training  # noqa: F401
         from predictor.services.log import aggregates
-        from predictor.services.serving import versioncache
+        from predictor.services.serving import (
+            batch,  # noqa: F401  (the `batch` job kind)
+            versioncache,
+        )
 
         jobs.connect_orphan_check()
         post_save.connect(

@@ -217,7 +217,10 @@ class TrainingJob(Authored):
     status = models.CharField(max_length=20, choices=JobStatus.choices, default=JobStatus.QUEUED)
     progress = models.FloatField(default=0.0)
     message = models.CharField(max_length=200, blank=True, help_text="Current step.")
-    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="jobs")
+    # The training data (none for a batch-scoring job).
+    dataset = models.ForeignKey(
+        Dataset, null=True, blank=True, on_delete=models.PROTECT, related_name="jobs"
+    )
     model_name = models.CharField(max_length=100, validators=[slug_validator])
     task = models.CharField(max_length=20, choices=Task.choices, blank=True)
     target = models.CharField(max_length=200, blank=True)

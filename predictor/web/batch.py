@@ -2,12 +2,13 @@
 
 from collections import Counter
 
+from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from predictor.models import Source, Task
+from predictor.models import Source, Task, TrainingJob
 from predictor.services.errors import InvalidInput, NotFound, ServiceError
 from predictor.services.serving import batch, routing
 from predictor.web.catalog import prediction_timed
@@ -55,6 +56,9 @@ def batch_page(request, name):
                 exc.message if not exc.details.get("errors") else exc.message.split(": ", 1)[0],
             )
             errors = exc.details.get("errors")
+    if isinstance(result, TrainingJob):  # a large file: scored as a job, followed on its page
+        messages.info(request, f"{result.options['rows']} rows: scoring them as job {result.pk}.")
+        return redirect("job-page", pk=result.pk)
     summary = None
     if result is not None:
         counts = Counter(map(str, result.predictions)).most_common(10)

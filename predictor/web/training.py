@@ -1,6 +1,8 @@
 """Training pages (staff): upload or pick a dataset, start a job, follow it."""
 
 from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
@@ -71,9 +73,15 @@ def train_page(request):
     return render(request, "predictor/train.html", context, status=status)
 
 
-@staff_required
 def job_page(request, pk):
+    """A job's progress and result (staff; a person also sees their own batch jobs)."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
     job = get_object_or_404(selectors.training_jobs(), pk=pk)
+    if not request.user.is_staff and not (
+        job.kind == "batch" and job.created_by_id == request.user.pk
+    ):
+        raise Http404("no such job")
     if request.method == "POST" and request.POST.get("cancel"):
         try:
             jobs.job_cancel(job, user=request.user)

@@ -2,20 +2,21 @@
 
 import csv
 import io
+import uuid
+from pathlib import Path
 
 from django.conf import settings
 
-from predictor.models import ModelVersion, Prediction, Source
-from predictor.services import csvsafe
+from predictor.models import ModelVersion, Prediction, Source, TrainingJob
+from predictor.services import csvsafe, jobs
 from predictor.services.errors import InvalidInput, PayloadTooLarge
-from predictor.services.schema import rows_from_csv
+from predictor.services.schema import ValidRows, rows_from_csv
 from predictor.services.serving.inference import PredictionResult, predict_valid
 
+BATCH_JOB_CHUNK = 5000
 
-def batch_predict_csv(
-    *, version: ModelVersion, data: bytes, user=None, shadows: tuple = ()
-) -> PredictionResult:
-    """Score every row, or refuse the whole file (listing bad lines) and store nothing."""
+
+def _valid(version: ModelVersion, data: bytes) -> ValidRows:
     limit = settings.DATASET_MAX_UPLOAD_BYTES
     if len(data) > limit:
         raise PayloadTooLarge(f"the file is larger than the upload limit of {limit} bytes")
@@ -24,14 +25,71 @@ def batch_predict_csv(
     except UnicodeDecodeError:
         raise InvalidInput("the file is not UTF-8 text; save it as UTF-8 CSV") from None
     try:
-        valid = rows_from_csv(text, schema=version.schema, max_rows=settings.BATCH_MAX_ROWS)
+        return rows_from_csv(text, schema=version.schema, max_rows=settings.BATCH_MAX_ROWS)
     except InvalidInput as exc:
         if exc.message.startswith("empty batch"):
             raise InvalidInput("the file has a header but no rows to score") from None
         raise
-    return predict_valid(
-        version=version, valid=valid, source=Source.BATCH, user=user, shadows=shadows
+
+
+def batch_predict_csv(
+    *, version: ModelVersion, data: bytes, user=None, shadows: tuple = ()
+) -> PredictionResult | TrainingJob:
+    """Score every row, or refuse the whole file (listing bad lines) and store nothing. A
+    file of more than BATCH_SYNC_MAX_ROWS rows becomes a `batch` job on the job backend
+    (returned queued); its results download like any batch's once it has succeeded."""
+    valid = _valid(version, data)
+    if len(valid.records) <= settings.BATCH_SYNC_MAX_ROWS:
+        return predict_valid(
+            version=version, valid=valid, source=Source.BATCH, user=user, shadows=shadows
+        )
+    request_id = "batch-" + uuid.uuid4().hex
+    inbox = Path(settings.MEDIA_ROOT) / "batch-inputs"
+    inbox.mkdir(parents=True, exist_ok=True)
+    (inbox / f"{request_id}.csv").write_bytes(data)
+    job = TrainingJob.objects.create(
+        kind="batch",
+        model_name=version.model.name,
+        task=version.model.task,
+        algorithm="batch scoring",
+        created_by=user if getattr(user, "is_authenticated", False) else None,
+        options={
+            "version": version.pk,
+            "request_id": request_id,
+            "rows": len(valid.records),
+            "shadows": [v.pk for v in shadows],
+        },
     )
+    jobs.job_enqueue(job)
+    job.refresh_from_db()
+    return job
+
+
+@jobs.job_kind("batch")
+def batch_job(job: TrainingJob, progress):
+    """Score a large batch file in chunks (one request id for all), then drop the upload."""
+    options = job.options
+    version = ModelVersion.objects.select_related("model").get(pk=options["version"])
+    path = Path(settings.MEDIA_ROOT) / "batch-inputs" / f"{options['request_id']}.csv"
+    valid = _valid(version, path.read_bytes())
+    shadows = tuple(ModelVersion.objects.select_related("model").filter(pk__in=options["shadows"]))
+    total = len(valid.records)
+    for start in range(0, total, BATCH_JOB_CHUNK):
+        chunk = ValidRows(records=valid.records[start : start + BATCH_JOB_CHUNK])
+        predict_valid(
+            version=version,
+            valid=chunk,
+            source=Source.BATCH,
+            user=job.created_by,
+            request_id=options["request_id"],
+            shadows=shadows,
+        )
+        progress(
+            min(start + BATCH_JOB_CHUNK, total) / total * 0.99,
+            f"{start + len(chunk.records)} of {total} rows scored",
+        )
+    path.unlink(missing_ok=True)
+    return None
 
 
 def batch_result_csv(*, request_id: str, user) -> str:

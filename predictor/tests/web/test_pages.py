@@ -299,3 +299,27 @@ def test_feedback_form_for_a_regression_model(diabetes_dataset, client, alice):
     assert client.post(url, {"actual": "151.5"}).status_code == 302
     prediction.refresh_from_db()
     assert prediction.actual == 151.5
+
+
+def test_a_large_batch_file_becomes_a_job_with_a_download(
+    iris_version, client, alice, bob, settings
+):
+    settings.BATCH_SYNC_MAX_ROWS = 5
+    client.force_login(alice)
+    rows = "\n".join(["5.1,3.5,1.4,0.2", "6.7,3.1,4.4,1.4", "6.3,3.3,6.0,2.5"] * 4)
+    response = upload_batch(client, f"{HEADER}\n{rows}\n".encode())
+    assert response.status_code == 302 and "/jobs/" in response["Location"]
+    page = client.get(response["Location"]).content.decode()
+    assert "Batch scoring of 12 rows" in page and "succeeded" in page
+    link = re.search(r'id="download" href="([^"]+)"', page).group(1)
+    lines = client.get(link).content.decode().splitlines()
+    assert len(lines) == 13 and [line.split(",")[4] for line in lines[1:4]] == [
+        "setosa",
+        "versicolor",
+        "virginica",
+    ]
+    assert Prediction.objects.filter(source="batch", user=alice).count() == 12
+    assert not list((settings.MEDIA_ROOT / "batch-inputs").iterdir())  # the upload is gone
+    client.force_login(bob)
+    assert client.get(response["Location"]).status_code == 404
+    assert client.get(link).status_code == 404
