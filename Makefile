@@ -42,9 +42,12 @@ run: setup
 	$(PY) manage.py run_worker & WORKER=$$!; trap 'kill $$WORKER 2>/dev/null' EXIT INT TERM; \
 	  $(PY) manage.py runserver $(HOST):$(PORT)
 
-# A job worker alone (TRAINING_BACKEND=db), e.g. on another machine sharing the database.
+# A job worker alone, e.g. on another machine sharing the database: manage.py run_worker
+# (TRAINING_BACKEND=db, the default) or a Celery worker (TRAINING_BACKEND=celery).
 worker: $(VENV)/.installed-run
-	$(PY) manage.py run_worker
+	@if [ "$$TRAINING_BACKEND" = "celery" ] || grep -qs '^TRAINING_BACKEND=celery' .env; then \
+	  $(VENV)/bin/celery -A mlsite worker --loglevel=INFO; \
+	else $(PY) manage.py run_worker; fi
 
 test: $(VENV)/.installed-dev
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -14,6 +14,7 @@ from predictor.models import Source, Task
 from predictor.services import metrics, schema
 from predictor.services.errors import ServiceError, VersionUnavailable
 from predictor.services.serving import explain, inference, routing, traffic
+from predictor.services.training import policies
 from predictor.web.common import page_version, service_error_to_form, usable_model
 from predictor.web.forms import PredictionForm
 
@@ -114,6 +115,7 @@ def model_page(request, name):
         "version": version,
         "explicit_version": explicit,
         "traffic_policy": traffic.policy_row(model) if request.user.is_staff else None,
+        "retrain_policy": policies.policy_get(model) if request.user.is_staff else None,
         "form": form,
         "importance": importance,
         "confusion": _confusion(version) if version and model.task == Task.CLASSIFICATION else None,

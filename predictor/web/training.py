@@ -2,7 +2,7 @@
 
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
-from django.http import Http404
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
@@ -77,11 +77,11 @@ def job_page(request, pk):
     """A job's progress and result (staff; a person also sees their own batch jobs)."""
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path())
+    if not request.user.is_staff:
+        job = selectors.training_jobs().filter(pk=pk).first()
+        if job is None or not (job.kind == "batch" and job.created_by_id == request.user.pk):
+            raise PermissionDenied  # job pages are staff's, but for one's own batch files
     job = get_object_or_404(selectors.training_jobs(), pk=pk)
-    if not request.user.is_staff and not (
-        job.kind == "batch" and job.created_by_id == request.user.pk
-    ):
-        raise Http404("no such job")
     if request.method == "POST" and request.POST.get("cancel"):
         try:
             jobs.job_cancel(job, user=request.user)

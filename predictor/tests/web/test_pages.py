@@ -321,5 +321,5 @@ def test_a_large_batch_file_becomes_a_job_with_a_download(
     assert Prediction.objects.filter(source="batch", user=alice).count() == 12
     assert not list((settings.MEDIA_ROOT / "batch-inputs").iterdir())  # the upload is gone
     client.force_login(bob)
-    assert client.get(response["Location"]).status_code == 404
+    assert client.get(response["Location"]).status_code == 403
     assert client.get(link).status_code == 404
