@@ -276,7 +276,13 @@ def explain_all() -> list[tuple[str, bool, str]]:
 
 def prune_under_load(token: str, rows: int) -> dict:
     """Prune the oldest 1M rows while wrk sends 16 connections of single predictions."""
-    cutoff_days = round(DAYS * (1 - 1_000_000 / rows))
+    # Whole days back to the millionth-oldest row: pruning them removes at least 1M rows.
+    age = sql(
+        "SELECT extract(epoch FROM now() - created_at) FROM predictor_prediction "
+        "ORDER BY created_at OFFSET 1000000 LIMIT 1",
+        fetch=True,
+    )[0][0]
+    cutoff_days = int(float(age) // 86400)
     body = b'{"data": [[5.1, 3.5, 1.4, 0.2]]}'
     headers = {"Content-Type": "application/json", "Authorization": f"Token {token}"}
     result = {}

@@ -55,7 +55,26 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
 ]
+
+# Content-Security-Policy (django-csp) on every response: scripts, styles, images, fonts
+# and requests from this site only, no inline script anywhere (the pages, the admin and
+# /api/docs/ load theirs from files); inline style= attributes may stay (bar widths).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    }
+}
 
 ROOT_URLCONF = "mlsite.urls"
 
@@ -293,14 +312,28 @@ SPECTACULAR_SETTINGS = {
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 
+# HTTPS. Production mode redirects plain HTTP to HTTPS, marks cookies Secure and sends HSTS,
+# unless DJANGO_SECURE_SSL_REDIRECT=false (plain HTTP: benchmarks, CI). Behind a proxy that
+# terminates TLS and sets X-Forwarded-Proto, DJANGO_BEHIND_PROXY=true makes Django trust that
+# header (only there: a client could send it too). README "HTTPS".
+BEHIND_PROXY = env.bool("DJANGO_BEHIND_PROXY", default=False)
+if BEHIND_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 if not DEBUG:
     SESSION_COOKIE_HTTPONLY = True
     CSRF_COOKIE_HTTPONLY = False
     SECURE_CONTENT_TYPE_NOSNIFF = True
     X_FRAME_OPTIONS = "DENY"
-    SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=False)
-    SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=False)
+    SECURE_REFERRER_POLICY = "same-origin"
+    SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
+    _https = SECURE_SSL_REDIRECT or BEHIND_PROXY
+    SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=_https)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+    SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=31_536_000 if _https else 0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = env.bool("DJANGO_HSTS_PRELOAD", default=True)
+    # /healthz and /readyz answer plain HTTP: load balancers probe them inside the network.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz/?$", r"^readyz/?$"]
 
 LOGGING = {
     "version": 1,

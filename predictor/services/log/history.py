@@ -265,6 +265,8 @@ def _copy_rows(connection, queryset, features):
     with connection.cursor() as cursor:
         raw = cursor.cursor  # psycopg's own cursor, for COPY (which takes no parameters)
         statement = psycopg.ClientCursor(raw.connection).mogrify(sql, params)
+        # Room to sort a filtered export in memory rather than in temporary files.
+        cursor.execute("SET work_mem = '64MB'")
         with raw.copy(f"COPY ({statement}) TO STDOUT WITH (FORMAT csv)") as copy:
             # COPY hands over a row at a time: send the client 256 KB at a time instead.
             buffer, size = [], 0
@@ -276,6 +278,7 @@ def _copy_rows(connection, queryset, features):
                     buffer, size = [], 0
             if buffer:
                 yield b"".join(buffer)
+        cursor.execute("RESET work_mem")
 
 
 def export(queryset, *, features: list[str] | None = None, decrypt: bool = False):

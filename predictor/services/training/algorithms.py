@@ -13,11 +13,12 @@ from sklearn.ensemble import (
 from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 from sklearn.neural_network import MLPClassifier, MLPRegressor
-from sklearn.svm import SVC, SVR
+from sklearn.svm import SVR
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from predictor.models import Task
 from predictor.services.errors import InvalidInput
+from predictor.services.training.estimators import SVMClassifier
 
 C, R = Task.CLASSIFICATION, Task.REGRESSION
 
@@ -29,12 +30,12 @@ ALGORITHMS = {
     "decision_tree": {C: DecisionTreeClassifier, R: DecisionTreeRegressor},
     "random_forest": {C: RandomForestClassifier, R: RandomForestRegressor},
     "gradient_boosting": {C: GradientBoostingClassifier, R: GradientBoostingRegressor},
-    "svm": {C: lambda: SVC(probability=True), R: SVR},
+    "svm": {C: SVMClassifier, R: SVR},
     "knn": {C: KNeighborsClassifier, R: KNeighborsRegressor},
     "mlp": {C: lambda: MLPClassifier(max_iter=2000), R: lambda: MLPRegressor(max_iter=2000)},
 }
 # Parameters the service sets itself: changing them would break what it promises.
-RESERVED_PARAMS = {"svm": {"probability"}}
+RESERVED_PARAMS: dict[str, set] = {}
 MAIN_METRIC = {C: "accuracy", R: "r2"}
 RANDOM_STATE_MAX = 2**32 - 1
 

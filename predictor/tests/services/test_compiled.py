@@ -129,12 +129,17 @@ def test_a_tampered_onnx_artifact_is_refused_like_a_joblib_one(iris_version, ali
 
 
 def test_compile_models_builds_old_versions_once(iris_version, capsys):
-    ModelVersion.objects.filter(pk=iris_version.pk).update(
-        runtime="", runtime_note="", compiled_artifact="", compiled_sha256=""
-    )
+    # A version made before compiled runtimes existed: the same pipeline, no runtime yet.
+    fields = {
+        f.name: getattr(iris_version, f.name)
+        for f in ModelVersion._meta.concrete_fields
+        if f.name not in ("id", "version", "stage", "created_at")
+    }
+    fields.update(runtime="", runtime_note="", compiled_artifact="", compiled_sha256="")
+    old = ModelVersion.objects.create(version=2, stage="none", **fields)
     call_command("compile_models")
     assert "1 of 1 version(s) compiled" in capsys.readouterr().out
-    version = ModelVersion.objects.get(pk=iris_version.pk)
+    version = ModelVersion.objects.get(pk=old.pk)
     assert version.runtime == Runtime.ONNX and version.compiled_sha256
     call_command("compile_models")
     assert "0 of 0 version(s) compiled" in capsys.readouterr().out

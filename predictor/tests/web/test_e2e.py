@@ -203,3 +203,22 @@ def test_staff_open_monitoring_from_the_home_page(page, live_server, iris_versio
     page.click("form[aria-label=Window] button[type=submit]")
     page.wait_for_selector("#monitoring-error")
     assert "not an ISO 8601 timestamp" in page.inner_text("#monitoring-error")
+
+
+def test_pages_admin_and_api_docs_work_under_the_csp(page, live_server, iris_version, staff):
+    blocked = []
+    page.on(
+        "console",
+        lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None,
+    )
+    login(page, live_server, "staff", "pw-staff-123")
+    response = page.goto(f"{live_server.url}/models/iris/")
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    page.fill("#id_sepal_length", "5.1")  # the page's own script still runs (form hints)
+    page.goto(f"{live_server.url}/models/iris/monitoring/")
+    page.wait_for_selector("#drift-table")
+    page.goto(f"{live_server.url}/admin/")
+    page.wait_for_selector("#site-name")
+    page.goto(f"{live_server.url}/api/docs/")
+    page.wait_for_selector(".swagger-ui .info", timeout=20_000)  # rendered by its own script
+    assert blocked == [], blocked

@@ -48,8 +48,12 @@ def _imputer(scope, operator, container):
 
 
 def _text_missing_as_empty(pipeline):
-    """A copy whose imputers of text columns treat "" as missing (same statistics)."""
+    """A copy whose imputers of text columns treat "" as missing (same statistics), and
+    whose calibrated SVM is the scikit-learn calibrator inside it (skl2onnx converts that)."""
     converted = copy.deepcopy(pipeline)
+    if hasattr(converted, "steps") and hasattr(converted.steps[-1][1], "calibrated_"):
+        name, svm = converted.steps[-1]
+        converted.steps[-1] = (name, svm.calibrated_)
     for step in _all_steps(converted):
         fitted = getattr(step, "statistics_", None)
         if isinstance(step, SimpleImputer) and fitted is not None and fitted.dtype == object:
