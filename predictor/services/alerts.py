@@ -19,6 +19,8 @@ from django.utils import timezone
 
 from predictor.models import ModelVersion, MonitoringAlert, MonitorState, Stage
 from predictor.services import monitoring
+from predictor.services.errors import VersionUnavailable
+from predictor.services.serving import runtime
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,8 @@ class Checked:
 def _summary(report: dict, previous: str) -> str:
     drift = report["drift"]
     parts = [f"{report['model']} v{report['version']}: {previous} → {report['status']}"]
+    if report.get("unavailable"):
+        parts.append(f"cannot serve: {report['unavailable']}")
     drifting = [
         f"{f['name']} (PSI {f['psi']:.2f})" for f in drift["features"] if f["status"] in ALERTING
     ]
@@ -54,6 +58,10 @@ def _previous(version: ModelVersion) -> str:
 
 def check(version: ModelVersion, *, report: dict | None = None) -> Checked:
     report = report or monitoring.report(version)
+    try:
+        runtime.runtime_for(version)
+    except VersionUnavailable as exc:  # a version that cannot serve is degraded, whatever else
+        report = {**report, "status": monitoring.DEGRADED, "unavailable": exc.message}
     status, previous = report["status"], _previous(version)
     MonitorState.objects.update_or_create(
         version=version, defaults={"status": status, "checked_at": timezone.now()}

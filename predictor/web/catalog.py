@@ -103,12 +103,13 @@ def model_page(request, name):
                     recent = request.session.get("predictions", [])[-49:]
                     request.session["predictions"] = [*recent, result.prediction_ids[0]]
                 return redirect(url)
-    importance = None
+    importance = unavailable = None
     if version is not None:
         try:
             importance = explain.version_importance(version)
-        except VersionUnavailable:
-            importance = None
+        except VersionUnavailable as exc:
+            # Say so instead of offering a form that can only fail.
+            unavailable, form = exc.message, None
     context = {
         "model": model,
         "versions": versions,
@@ -118,6 +119,7 @@ def model_page(request, name):
         "retrain_policy": policies.policy_get(model) if request.user.is_staff else None,
         "form": form,
         "importance": importance,
+        "unavailable": unavailable,
         "confusion": _confusion(version) if version and model.task == Task.CLASSIFICATION else None,
     }
     return render(

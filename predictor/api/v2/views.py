@@ -1,6 +1,5 @@
 """Open Inference Protocol (KServe V2) REST endpoints under /v2/. Errors: {"error": "…"}."""
 
-from django.db import connection
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, status
@@ -12,7 +11,7 @@ from predictor.api.errors import exception_handler
 from predictor.api.parsers import AnyAsJSONParser, SafeJSONParser
 from predictor.api.v2 import codec
 from predictor.models import Source
-from predictor.services import metrics
+from predictor.services import health, metrics
 from predictor.services.errors import InvalidInput, VersionUnavailable
 from predictor.services.serving import routing, runtime
 
@@ -53,17 +52,20 @@ class ServerLive(V2View):
 
 @extend_schema(tags=["v2"], responses={200: OpenApiTypes.OBJECT})
 class ServerReady(V2View):
-    """Server readiness: the database answers."""
+    """Server readiness, as /readyz decides it: ready while the database answers; the
+    production versions that cannot serve are listed (the others still serve)."""
 
     def get(self, request):
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT 1")
-        except Exception:  # any database failure means not ready
+        answer = health.readiness()
+        if answer.status == health.UNREADY:
             return Response(
-                {"error": "database unavailable"}, status=status.HTTP_503_SERVICE_UNAVAILABLE
+                {"ready": False, "error": "database unavailable"},
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
             )
-        return Response({"ready": True})
+        body = {"ready": True}
+        if answer.status == health.DEGRADED:
+            body["unavailable"] = answer.checks.get("artifacts", "")
+        return Response(body)
 
 
 @extend_schema(tags=["v2"], responses={200: OpenApiTypes.OBJECT})

@@ -242,3 +242,21 @@ def test_model_info_and_process_figures(iris_version, staff_client):
     pid = str(os.getpid())
     assert value(found, "mlsite_process_cpu_seconds_total", pid=pid) > 0
     assert value(found, "mlsite_process_resident_memory_bytes", pid=pid) > 10_000_000
+
+
+def test_a_broken_artifact_is_reported_by_v2_ready_and_the_model_page(
+    iris_version, settings, staff_client, client, alice
+):
+    from predictor.services import health
+    from predictor.services.registry import artifacts
+
+    (settings.ARTIFACT_ROOT / iris_version.artifact).unlink()
+    artifacts.cache_clear()
+    health.reset()
+    answer = staff_client.get("/v2/health/ready")
+    assert answer.status_code == 200 and answer.json()["ready"] is True
+    assert "iris v1: artifact missing" in answer.json()["unavailable"]
+    client.force_login(alice)
+    page = client.get("/models/iris/").content.decode()
+    assert 'id="version-unavailable"' in page and "artifact" in page
+    assert 'id="predict-form"' not in page

@@ -85,10 +85,16 @@ def test_too_few_rows_say_insufficient_data(credit):
 
 
 def test_a_version_without_reference_is_unavailable(credit):
-    type(credit).objects.filter(pk=credit.pk).update(reference_stats={})
-    credit.refresh_from_db()
-    predict_rows(credit, records(credit_risk_frame(150, seed=4)))
-    assert monitoring.report(credit)["drift"]["status"] == "unavailable"
+    # A version made before training distributions were recorded (an older import, say).
+    model = type(credit)
+    fields = {
+        f.name: getattr(credit, f.name)
+        for f in model._meta.concrete_fields
+        if f.name not in ("id", "version", "stage", "created_at")
+    }
+    old = model.objects.create(**{**fields, "reference_stats": {}, "version": 2, "stage": "none"})
+    predict_rows(old, records(credit_risk_frame(150, seed=4)))
+    assert monitoring.report(old)["drift"]["status"] == "unavailable"
 
 
 def test_live_accuracy_100_feedbacks_80_right_is_0_8(iris_version):
@@ -239,3 +245,13 @@ def test_a_failing_webhook_is_logged_not_fatal(credit, settings):
     predict_rows(credit, records(frame))
     checked = alerts.monitor_all()
     assert checked[0].alert is not None and checked[0].alert.delivered is False
+
+
+def test_a_broken_artifact_is_an_alert(iris_version, settings):
+    from predictor.services.registry import artifacts
+
+    (settings.ARTIFACT_ROOT / iris_version.artifact).write_bytes(b"tampered")
+    artifacts.cache_clear()
+    call_command("monitor", stdout=io.StringIO())
+    alert = MonitoringAlert.objects.get(version=iris_version)
+    assert alert.to_status == "degraded" and "cannot serve" in alert.summary
