@@ -3,8 +3,10 @@
 from django import forms
 from django.contrib import admin
 from django.utils.html import format_html
+from rest_framework_api_key.admin import APIKeyModelAdmin
+from rest_framework_api_key.models import APIKey
 
-from predictor.models import RetrainPolicy, TrainingJob
+from predictor.models import RetrainPolicy, ScopedAPIKey, TrainingJob
 from predictor.services import jobs, training
 from predictor.services.errors import ServiceError
 
@@ -122,3 +124,32 @@ class RetrainPolicyAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         obj.updated_by = request.user
         super().save_model(request, obj, form, change)
+
+
+@admin.register(ScopedAPIKey)
+class ScopedAPIKeyAdmin(APIKeyModelAdmin):
+    """Scoped API keys: the key is shown once, in the message after saving."""
+
+    list_display = [
+        "prefix",
+        "name",
+        "created_by",
+        "model_names",
+        "expiry_date",
+        "last_used",
+        "revoked",
+    ]
+    fields = ["name", "model_names", "expiry_date", "revoked", "prefix", "created_by", "last_used"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), "created_by", "last_used"]
+
+    def save_model(self, request, obj, form, change):
+        if not obj.pk:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+
+# The package's own unscoped key model is not used: only scoped keys are offered.
+if admin.site.is_registered(APIKey):
+    admin.site.unregister(APIKey)

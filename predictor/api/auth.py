@@ -4,11 +4,15 @@ Token → user lookups are kept per process for `AUTH_CACHE_SECONDS` (5 s): a de
 or a deactivated user is refused within that time. Nothing else invalidates an entry.
 """
 
+import re
 import threading
 import time
 
 from django.conf import settings
-from rest_framework.authentication import TokenAuthentication
+from rest_framework.authentication import BaseAuthentication, TokenAuthentication
+from rest_framework.exceptions import AuthenticationFailed, PermissionDenied
+
+from predictor.services import apikeys
 
 _lock = threading.Lock()
 _tokens: dict[str, tuple[float, object]] = {}
@@ -34,3 +38,46 @@ class CachedTokenAuthentication(TokenAuthentication):
 def reset() -> None:
     with _lock:
         _tokens.clear()
+
+
+# What a scoped API key may do: predict (REST and V2) and read model metadata.
+KEY_ALLOWED = [
+    ("GET", re.compile(r"^/api/models/?$")),
+    ("GET", re.compile(r"^/api/models/(?P<model>[^/]+)/?$")),
+    ("GET", re.compile(r"^/api/models/(?P<model>[^/]+)/versions(/[0-9]+)?/?$")),
+    ("POST", re.compile(r"^/api/models/(?P<model>[^/]+)/(versions/[0-9]+/)?predict/?$")),
+    ("GET", re.compile(r"^/v2(/health/(live|ready))?/?$")),
+    ("GET", re.compile(r"^/v2/models/(?P<model>[^/]+)(/versions/[0-9]+)?(/ready)?/?$")),
+    ("POST", re.compile(r"^/v2/models/(?P<model>[^/]+)(/versions/[0-9]+)?/infer/?$")),
+]
+
+
+class ApiKeyAuthentication(BaseAuthentication):
+    """`Authorization: Api-Key <key>`: a scoped key (predictor.services.apikeys)."""
+
+    keyword = "Api-Key"
+
+    def authenticate(self, request):
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if not header.startswith(self.keyword + " "):
+            return None
+        key = apikeys.key_check(header[len(self.keyword) + 1 :].strip())
+        if key is None:
+            raise AuthenticationFailed("invalid, expired or revoked API key")
+        allowed = next(
+            (
+                m
+                for method, pattern in KEY_ALLOWED
+                if request.method in (method, "HEAD") and (m := pattern.match(request.path))
+            ),
+            None,
+        )
+        if allowed is None:
+            raise PermissionDenied("an API key may only predict and read model metadata")
+        model = allowed.groupdict().get("model")
+        if model and key.model_names and model not in key.model_names:
+            raise PermissionDenied(f"this API key may not use model {model!r}")
+        return apikeys.KeyUser(key.created_by, key), key
+
+    def authenticate_header(self, request):
+        return self.keyword

@@ -1,6 +1,6 @@
 from rest_framework.routers import DefaultRouter
 
-from predictor.api import datasets, predictions, registry, training
+from predictor.api import apikeys, datasets, predictions, registry, training
 
 router = DefaultRouter()
 router.register("models", registry.RegisteredModelViewSet, basename="model")
@@ -10,5 +10,6 @@ router.register(
 router.register("datasets", datasets.DatasetViewSet, basename="dataset")
 router.register("training-jobs", training.TrainingJobViewSet, basename="trainingjob")
 router.register("predictions", predictions.PredictionViewSet, basename="prediction")
+router.register("api-keys", apikeys.ApiKeyViewSet, basename="apikey")
 
 urlpatterns = router.urls

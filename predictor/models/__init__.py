@@ -6,6 +6,7 @@ from predictor.models.operations import (  # noqa: F401
     MonitoringAlert,
     MonitorState,
     RetrainPolicy,
+    ScopedAPIKey,
     TrafficChange,
     TrafficPolicy,
 )

@@ -3,6 +3,7 @@ and their changes, retrain policies."""
 
 from django.conf import settings
 from django.db import models
+from rest_framework_api_key.models import AbstractAPIKey
 
 from predictor.models.core import ModelVersion, RegisteredModel
 
@@ -109,3 +110,19 @@ class RetrainPolicy(models.Model):
 
     def __str__(self):
         return f"retrain policy of {self.model_id}"
+
+
+class ScopedAPIKey(AbstractAPIKey):
+    """An API key (djangorestframework-api-key: stored hashed, shown once) that acts for the
+    staff user who made it, but may only predict and read model metadata, only with its
+    `model_names` when that list is given, and is never staff."""
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys"
+    )
+    model_names = models.JSONField(default=list, blank=True, help_text="Models; empty: all.")
+    last_used = models.DateTimeField(null=True, blank=True)
+
+    class Meta(AbstractAPIKey.Meta):
+        verbose_name = "API key"
+        verbose_name_plural = "API keys"

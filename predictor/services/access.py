@@ -50,7 +50,10 @@ def version_check_serve(*, user, version: ModelVersion) -> None:
 
 
 def models_usable(user, queryset: QuerySet) -> QuerySet:
-    """The models of `queryset` the user may use."""
+    """The models of `queryset` the user may use (an API key: only its models, if listed)."""
+    limited = getattr(user, "api_key_models", None)
+    if limited:
+        return queryset.filter(name__in=limited)
     return queryset if is_authenticated(user) else queryset.filter(public=True)
 
 

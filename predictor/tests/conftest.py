@@ -8,6 +8,7 @@ from rest_framework.test import APIClient
 from sklearn.datasets import load_iris
 
 from predictor.api import auth
+from predictor.services import apikeys
 from predictor.services.demo import credit_risk_frame
 from predictor.services.registry import artifacts
 from predictor.services.registry.datasets import dataset_create
@@ -26,6 +27,7 @@ def _isolated_storage(settings, tmp_path):
     versioncache.reset()
     batcher.reset()
     auth.reset()
+    apikeys.reset()
     cache.clear()
     yield
     artifacts.cache_clear()

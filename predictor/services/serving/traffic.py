@@ -56,6 +56,8 @@ def routing_key(*, given: str | None, user) -> str:
     """The client's key, else the user's, else a random one (this request only)."""
     if given:
         return "key:" + given[:200]
+    if getattr(user, "routing_key", None):  # an API key: its own id
+        return user.routing_key
     if getattr(user, "is_authenticated", False):
         return f"user:{user.pk}"
     return "random:" + uuid.uuid4().hex
