@@ -250,6 +250,10 @@ if PREDICTION_RETENTION_DAYS is not None and PREDICTION_RETENTION_DAYS < 0:
 PREDICTION_PAGE_SIZE = env.int("PREDICTION_PAGE_SIZE", default=50)
 PREDICTION_PAGE_MAX = 1000
 
+# Refused requests (401/403) from one client address within a minute that make a security
+# event (the audit trail, in the admin and /metrics).
+SECURITY_DENIED_BURST = env.int("SECURITY_DENIED_BURST", default=20)
+
 # --- Monitoring ------------------------------------------------------------------------------
 # A feature drifts when its PSI reaches DRIFT_PSI_ALERT, or DRIFT_PSI_WARN with a test's
 # p-value under DRIFT_P_VALUE; warn from DRIFT_PSI_WARN; fewer rows than DRIFT_MIN_ROWS say

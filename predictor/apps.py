@@ -25,6 +25,12 @@ class PredictorConfig(AppConfig):
             versioncache.on_model_saved, sender=RegisteredModel, dispatch_uid="registry-gen"
         )
         # SQLite adds the hourly aggregates' JSON counts with a Python function.
+        from django.contrib.auth.signals import user_logged_in, user_login_failed
+
+        from predictor.services import audit
+
+        user_logged_in.connect(audit.on_login, dispatch_uid="mlsite-audit-login")
+        user_login_failed.connect(audit.on_login_failed, dispatch_uid="mlsite-audit-login-failed")
         connection_created.connect(
             aggregates.register_sqlite_functions, dispatch_uid="mlsite-sqlite-functions"
         )

@@ -9,6 +9,7 @@ from django.http import JsonResponse
 from django.shortcuts import render
 from django.urls import Resolver404, resolve
 
+from predictor.services import audit
 from predictor.services.serving.inference import request_id_clean
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,8 @@ class ApiGuardMiddleware:
         request.request_id = request_id_clean(request.headers.get("X-Request-ID"))
         response = self._guard(request) or self.get_response(request)
         response["X-Request-ID"] = request.request_id
+        if response.status_code in (401, 403):
+            audit.denied(request, response.status_code)
         return response
 
     def _guard(self, request):

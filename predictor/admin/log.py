@@ -6,7 +6,13 @@ from django.core.paginator import Paginator
 from django.db import connection
 from django.utils.functional import cached_property
 
-from predictor.models import MonitoringAlert, Prediction, StageTransition, TrafficChange
+from predictor.models import (
+    MonitoringAlert,
+    Prediction,
+    SecurityEvent,
+    StageTransition,
+    TrafficChange,
+)
 from predictor.services.log import retention
 
 
@@ -140,6 +146,25 @@ class TrafficChangeAdmin(admin.ModelAdmin):
     list_filter = ["model"]
     list_select_related = ["model", "created_by"]
     readonly_fields = ["model", "old", "new", "reason", "created_by", "created_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SecurityEvent)
+class SecurityEventAdmin(admin.ModelAdmin):
+    """The security audit trail (read-only)."""
+
+    list_display = ["created_at", "kind", "username", "client", "detail"]
+    list_filter = ["kind"]
+    search_fields = ["username", "client"]
+    readonly_fields = ["created_at", "kind", "username", "client", "detail"]
 
     def has_add_permission(self, request):
         return False

@@ -57,5 +57,5 @@ class ApiKeyViewSet(viewsets.ViewSet):
 
     @extend_schema(request=None, responses={204: None, 404: ErrorSerializer})
     def destroy(self, request, pk=None):
-        apikeys.key_revoke(pk)
+        apikeys.key_revoke(pk, user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)

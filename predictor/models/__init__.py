@@ -7,6 +7,7 @@ from predictor.models.operations import (  # noqa: F401
     MonitorState,
     RetrainPolicy,
     ScopedAPIKey,
+    SecurityEvent,
     TrafficChange,
     TrafficPolicy,
 )

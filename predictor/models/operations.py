@@ -126,3 +126,28 @@ class ScopedAPIKey(AbstractAPIKey):
     class Meta(AbstractAPIKey.Meta):
         verbose_name = "API key"
         verbose_name_plural = "API keys"
+
+
+class SecurityEvent(models.Model):
+    """The security audit trail: logins, failed logins, API keys made and revoked, and
+    bursts of refused requests (401/403) from one client address."""
+
+    class Kind(models.TextChoices):
+        LOGIN = "login", "Login"
+        LOGIN_FAILED = "login_failed", "Failed login"
+        KEY_CREATED = "key_created", "API key created"
+        KEY_REVOKED = "key_revoked", "API key revoked"
+        DENIED_BURST = "denied_burst", "Burst of refused requests"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    username = models.CharField(max_length=150, blank=True)
+    client = models.CharField(max_length=64, blank=True, help_text="The client's address.")
+    detail = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["kind", "-created_at"], name="security_kind_at")]
+
+    def __str__(self):
+        return f"{self.kind} {self.username or self.client} {self.created_at:%Y-%m-%d %H:%M}"

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.utils import timezone
 
-from predictor.models import RegisteredModel, ScopedAPIKey
+from predictor.models import RegisteredModel, ScopedAPIKey, SecurityEvent
+from predictor.services import audit
 from predictor.services.errors import InvalidInput, NotFound
 
 LAST_USED_EVERY = 60.0
@@ -34,22 +35,33 @@ def key_create(*, user, name: str, models=None, expires_at=None) -> tuple[Scoped
         raise InvalidInput(f"no model named {unknown[0]!r}", field="models")
     if expires_at is not None and expires_at <= timezone.now():
         raise InvalidInput("'expires_at' is in the past", field="expires_at")
-    return ScopedAPIKey.objects.create_key(
+    key, raw = ScopedAPIKey.objects.create_key(
         name=name[:50], created_by=user, model_names=models, expiry_date=expires_at
     )
+    audit.record(
+        SecurityEvent.Kind.KEY_CREATED,
+        username=user.get_username(),
+        detail=f"key {key.prefix} ({key.name}) for models {models or 'all'}",
+    )
+    return key, raw
 
 
 def keys():
     return ScopedAPIKey.objects.select_related("created_by").order_by("-created")
 
 
-def key_revoke(prefix: str) -> ScopedAPIKey:
+def key_revoke(prefix: str, *, user=None) -> ScopedAPIKey:
     key = ScopedAPIKey.objects.filter(prefix=prefix).first()
     if key is None:
         raise NotFound(f"no API key {prefix}")
     if not key.revoked:
         key.revoked = True
         key.save(update_fields=["revoked"])
+        audit.record(
+            SecurityEvent.Kind.KEY_REVOKED,
+            username=getattr(user, "username", ""),
+            detail=f"key {key.prefix} ({key.name})",
+        )
     return key
 
 

@@ -57,6 +57,7 @@ class _Families:
     batch_rows: Histogram
     jobs: Counter
     shadows: Counter
+    security: Counter
     cpu: Gauge
     rss: Gauge
 
@@ -112,6 +113,12 @@ def _make() -> _Families:
             "mlsite_shadow_rows",
             "Rows sent to shadow versions, by outcome (logged, failed, dropped).",
             ["model", "outcome"],
+            registry=registry,
+        ),
+        security=Counter(
+            "mlsite_security_events",
+            "Security events: logins, failed logins, API keys made and revoked, denied bursts.",
+            ["kind"],
             registry=registry,
         ),
         # liveall: one sample per live worker; a worker that exits takes its samples along
@@ -189,6 +196,11 @@ def shadow_rows(*, model_name: str, outcome: str, rows: int) -> None:
     """Rows of a shadow version: logged, failed (the shadow raised) or dropped (queue full)."""
     with _never_raises("shadow rows"):
         _get().shadows.labels(model_name, outcome).inc(rows)
+
+
+def security_event(*, kind: str) -> None:
+    with _never_raises("security events"):
+        _get().security.labels(kind).inc()
 
 
 def job_ended(*, status: str) -> None:
