@@ -48,6 +48,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "predictor.web.errors.DebugErrorPagesMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "predictor.middleware.ApiGuardMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -2,6 +2,8 @@
 (/healthz, /readyz, /metrics), pages, admin."""
 
 from django.contrib import admin
+from django.templatetags.static import static
+from django.views.generic import RedirectView
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
@@ -20,6 +22,8 @@ urlpatterns = [
     path("api/", include("predictor.api.urls")),
     path("v2", ServerMetadataNoSlash.as_view()),
     path("v2/", include("predictor.api.v2.urls")),
+    # Browsers and tools that ask for /favicon.ico get the site's icon, not a 404.
+    path("favicon.ico", RedirectView.as_view(url=static("img/favicon.svg"), permanent=True)),
     path("", include("predictor.web.urls")),
 ]
 

@@ -2,6 +2,7 @@
 
 import sys
 
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import JsonResponse
 from django.shortcuts import render
@@ -11,11 +12,36 @@ from predictor.middleware import outage_response
 API_PREFIXES = ("/api/", "/v2/", "/api")
 
 
+SITE_PAGE = "X-Site-Error-Page"
+
+
 def _error(request, status: int, message: str):
     if request.path.startswith(API_PREFIXES):
         key = "error" if request.path.startswith("/v2/") else "detail"
         return JsonResponse({key: message}, status=status)
-    return render(request, "error.html", {"status": status, "message": message}, status=status)
+    response = render(request, "error.html", {"status": status, "message": message}, status=status)
+    response[SITE_PAGE] = "1"
+    return response
+
+
+class DebugErrorPagesMiddleware:
+    """In development mode (`make run`) too, a missing page or a crash shows the site's own
+    404 and 500 pages, not Django's technical ones (the console still has the traceback)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (
+            settings.DEBUG
+            and response.status_code in (404, 500)
+            and not response.has_header(SITE_PAGE)
+            and response.get("Content-Type", "").startswith("text/html")
+            and not request.path.startswith(API_PREFIXES)
+        ):
+            return error_404(request) if response.status_code == 404 else error_500(request)
+        return response
 
 
 def error_400(request, exception=None):

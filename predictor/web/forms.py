@@ -3,6 +3,7 @@
 import json
 import math
 
+import numpy as np
 from django import forms
 
 from predictor.models import Dataset, ModelVersion, Task
@@ -25,7 +26,10 @@ ALL_PARAMS = sorted({p for names in MAIN_PARAMS.values() for p in names})
 
 
 def _fmt(value) -> str:
-    return "" if value is None else f"{value:.4g}"
+    """Four significant digits as a plain decimal (0.00001, not 1e-05)."""
+    if value is None:
+        return ""
+    return np.format_float_positional(value, precision=4, unique=False, fractional=False, trim="-")
 
 
 class PredictionForm(forms.Form):

@@ -323,3 +323,17 @@ def test_a_large_batch_file_becomes_a_job_with_a_download(
     client.force_login(bob)
     assert client.get(response["Location"]).status_code == 403
     assert client.get(link).status_code == 404
+
+
+def test_site_error_pages_favicon_and_plain_decimal_hints(client, settings, iris_dataset, staff):
+    settings.DEBUG = True  # make run: development mode shows the site's pages too
+    page = client.get("/no/such/page/")
+    assert page.status_code == 404 and "Not found" in page.content.decode()
+    assert "Technical" not in page.content.decode() and "URLconf" not in page.content.decode()
+    assert client.get("/models/nope/").status_code == 404
+    settings.DEBUG = False
+    icon = client.get("/favicon.ico")
+    assert icon.status_code == 301 and icon["Location"].endswith("favicon.svg")
+    from predictor.web.forms import _fmt
+
+    assert _fmt(1e-05) == "0.00001" and _fmt(1234.5678) == "1235" and _fmt(0.1234567) == "0.1235"
