@@ -208,7 +208,10 @@ def records_from_payload(payload, *, feature_names: list[str]) -> list[dict]:
 @dataclass
 class ValidRows:
     records: list[dict]
-    warnings: list[str] = field(default_factory=list)
+    # Per row, the numeric values far outside the training range (`out_of_range`).
+    warnings: list[list[dict]] = field(default_factory=list)
+    # Unseen categories, in words (the pipelines ignore them; pages mention them).
+    notes: list[str] = field(default_factory=list)
 
 
 def _coerce(value, feature: dict, row: int):
@@ -261,6 +264,22 @@ def _check_count(count: int, max_rows: int) -> None:
         raise InvalidInput(f"too many rows: {count}, the limit is {max_rows} per request")
 
 
+def out_of_range(schema: list[dict], record: dict) -> list[dict]:
+    """The numeric values of a record below the training minimum or above the maximum by
+    more than the range's width: [{"feature", "value", "min", "max"}]."""
+    found = []
+    for feature in schema:
+        value, low, high = record.get(feature["name"]), feature.get("min"), feature.get("max")
+        if feature["type"] != NUMERIC or low is None or high is None:
+            continue
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            continue
+        width = high - low
+        if value < low - width or value > high + width:
+            found.append({"feature": feature["name"], "value": value, "min": low, "max": high})
+    return found
+
+
 def _clean_row(record: dict, schema: list[dict], row: int | str, warnings: list) -> dict:
     """One record checked against the schema, its values coerced (InvalidInput if not)."""
     known = {f["name"] for f in schema}
@@ -293,9 +312,9 @@ def _clean_row(record: dict, schema: list[dict], row: int | str, warnings: list)
 def rows_validate(*, schema: list[dict], records: list[dict], max_rows: int) -> ValidRows:
     """Check every record against the schema; coerce values; collect unseen categories."""
     _check_count(len(records), max_rows)
-    warnings = []
-    clean = [_clean_row(record, schema, i, warnings) for i, record in enumerate(records, start=1)]
-    return ValidRows(records=clean, warnings=warnings)
+    notes = []
+    clean = [_clean_row(record, schema, i, notes) for i, record in enumerate(records, start=1)]
+    return ValidRows(records=clean, warnings=[out_of_range(schema, r) for r in clean], notes=notes)
 
 
 def frame_from_records(*, schema: list[dict], records: list[dict]) -> pd.DataFrame:
@@ -380,8 +399,8 @@ def _lines_invalid(errors: list[str]) -> InvalidInput:
 
 
 def rows_from_csv(text: str, *, schema: list[dict], max_rows: int) -> ValidRows:
-    """Validated rows of CSV text whose header names the features (extra columns are
-    refused); every bad line is reported by its number, not only the first, in one pass."""
+    """Validated rows of CSV text whose header names the features (other columns, such as
+    an id, are ignored); every bad line is reported by its number, in one pass."""
     try:
         rows = list(csv.reader(io.StringIO(text)))
     except csv.Error as exc:
@@ -390,10 +409,7 @@ def rows_from_csv(text: str, *, schema: list[dict], max_rows: int) -> ValidRows:
         raise InvalidInput("the CSV is empty: expected a header row of feature names")
     header = [c.strip() for c in rows[0]]
     names = [f["name"] for f in schema]
-    unknown = [h for h in header if h not in names]
     missing = [n for n in names if n not in header]
-    if unknown:
-        raise InvalidInput(f"unknown column {unknown[0]!r}; the features are: {', '.join(names)}")
     if missing:
         raise InvalidInput(f"the CSV has no column for feature {missing[0]!r}")
     if len(set(header)) != len(header):
@@ -408,14 +424,18 @@ def rows_from_csv(text: str, *, schema: list[dict], max_rows: int) -> ValidRows:
             continue
         try:
             record = {
-                h: value_from_text(c, by_name[h], f"line {line}") for h, c in zip(header, row)
+                h: value_from_text(c, by_name[h], f"line {line}")
+                for h, c in zip(header, row)
+                if h in by_name
             }
             records.append(_clean_row(record, schema, f"line {line}", warnings))
         except InvalidInput as exc:
             errors.append(exc.message)
     if errors:
         raise _lines_invalid(errors)
-    return ValidRows(records=records, warnings=warnings)
+    return ValidRows(
+        records=records, warnings=[out_of_range(schema, r) for r in records], notes=warnings
+    )
 
 
 def sensitive_check(names, features: list[str]) -> list[str]:

@@ -77,7 +77,7 @@ def batch_page(request, name):
         "form": form,
         "summary": summary,
         "errors": errors,
-        "warnings": result.warnings[:20] if result else None,
+        "warnings": _warnings(result) if result else None,
     }
     return render(request, "predictor/batch.html", context, status=400 if form.errors else 200)
 
@@ -92,3 +92,14 @@ def batch_download(request, request_id):
     response = HttpResponse(text, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="predictions-{request_id[:12]}.csv"'
     return response
+
+
+def _warnings(result) -> list[str]:
+    """Unseen categories and values far outside the training range, in words (20 at most)."""
+    far = [
+        f"row {i}: {w['feature']} = {w['value']:g} is far outside the training range "
+        f"{w['min']:g} to {w['max']:g}"
+        for i, row in enumerate(result.warnings, start=1)
+        for w in row
+    ]
+    return (result.notes + far)[:20]

@@ -63,6 +63,7 @@ def prediction_page(request, pk):
         "version": version,
         "probabilities": probabilities,
         "inputs": [(f["name"], inputs.get(f["name"])) for f in version.schema],
+        "far": schema.out_of_range(version.schema, inputs),
         "form": form,
         "thanks": request.GET.get("thanks"),
     }

@@ -273,6 +273,10 @@ def infer(
     }
     if given_id is not None:
         response["id"] = given_id
-    if result.warnings:
-        response["parameters"]["warnings"] = "; ".join(result.warnings)
+    if any(result.warnings):
+        response["parameters"]["warnings"] = "; ".join(
+            f"row {i}: {w['feature']} = {w['value']} is far outside {w['min']}..{w['max']}"
+            for i, row in enumerate(result.warnings, start=1)
+            for w in row
+        )
     return response

@@ -46,7 +46,8 @@ class PredictionResult:
     predictions: list
     probabilities: list[dict] | None
     prediction_ids: list[int]
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[list[dict]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     records: list[dict] = field(default_factory=list)
     request_id: str = ""
 
@@ -59,7 +60,7 @@ class PredictionResult:
         if self.probabilities is not None:
             body["probabilities"] = self.probabilities
         body["prediction_ids"] = self.prediction_ids
-        if self.warnings:
+        if any(self.warnings):  # only when some row has one: a list parallel to the rows
             body["warnings"] = self.warnings
         return body
 
@@ -144,6 +145,7 @@ def _serve(version, valid: ValidRows, source, user, request_id, started, ticket)
         probabilities=probabilities,
         prediction_ids=ids,
         warnings=valid.warnings,
+        notes=valid.notes,
         records=valid.records,
         request_id=request_id,
     )

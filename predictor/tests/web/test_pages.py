@@ -181,8 +181,11 @@ def test_batch_rejects_bad_rows_by_line_and_stores_nothing(iris_version, client,
     assert "line 3: feature &#x27;sepal_width&#x27; must be a number" in page
     assert "line 4: feature &#x27;petal_width&#x27; must be a finite number" in page
     response = upload_batch(client, b"a,b\n1,2\n")
-    assert "unknown column" in response.content.decode()
+    assert "no column for feature" in response.content.decode()
     assert Prediction.objects.count() == 0
+    # Columns outside the schema (an id, say) are ignored; only missing features are errors.
+    response = upload_batch(client, f"id,{HEADER}\n7,5.1,3.5,1.4,0.2\n".encode())
+    assert response.status_code == 200 and "1 rows scored" in response.content.decode()
 
 
 def test_batch_download_is_private(iris_version, client, alice, bob):
@@ -337,3 +340,10 @@ def test_site_error_pages_favicon_and_plain_decimal_hints(client, settings, iris
     from predictor.web.forms import _fmt
 
     assert _fmt(1e-05) == "0.00001" and _fmt(1234.5678) == "1235" and _fmt(0.1234567) == "0.1235"
+
+
+def test_a_value_far_outside_training_is_flagged_on_the_result(iris_version, client, alice):
+    client.force_login(alice)
+    response = client.post("/models/iris/", {**SETOSA, "sepal_length": "1e308", "version": 1})
+    page = client.get(response["Location"]).content.decode()
+    assert "sepal_length = 1e+308 is far outside what the model saw" in page
