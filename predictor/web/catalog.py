@@ -81,12 +81,9 @@ def model_page(request, name):
     if version is not None:
         initial = schema.example_record(version.schema) if request.GET.get("example") else None
         form = PredictionForm(request.POST or None, version=version, initial=initial)
-        if request.method == "POST" and form.is_valid():
+        record = _record(form, version) if request.method == "POST" and form.is_valid() else None
+        if record is not None:
             try:
-                record = {
-                    f["name"]: schema.value_from_text(form.cleaned_data.get(f["name"]), f)
-                    for f in version.schema
-                }
                 result = inference.predict(
                     version=version,
                     records=[record],
@@ -128,6 +125,20 @@ def model_page(request, name):
         context,
         status=400 if form is not None and form.errors else 200,
     )
+
+
+def _record(form, version) -> dict | None:
+    """The form's values as the model's inputs; every field that is wrong gets its own
+    error, all at once (None then)."""
+    record = {}
+    for feature in version.schema:
+        try:
+            record[feature["name"]] = schema.value_from_text(
+                form.cleaned_data.get(feature["name"]), feature
+            )
+        except ServiceError as exc:
+            service_error_to_form(form, exc)
+    return None if form.errors else record
 
 
 def _confusion(version):

@@ -347,3 +347,14 @@ def test_a_value_far_outside_training_is_flagged_on_the_result(iris_version, cli
     response = client.post("/models/iris/", {**SETOSA, "sepal_length": "1e308", "version": 1})
     page = client.get(response["Location"]).content.decode()
     assert "sepal_length = 1e+308 is far outside what the model saw" in page
+
+
+def test_every_invalid_field_is_reported_at_once(iris_version, client, alice):
+    client.force_login(alice)
+    bad = {**SETOSA, "sepal_length": "abc", "petal_width": "inf", "version": 1}
+    response = client.post("/models/iris/", bad)
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert 'id="id_sepal_length_error"' in page and 'id="id_petal_width_error"' in page
+    assert 'value="abc"' in page  # what was typed stays
+    assert Prediction.objects.count() == 0
