@@ -125,3 +125,45 @@ def compare_page(request, name):
     return render(
         request, "predictor/compare.html", context, status=400 if context["error"] else 200
     )
+
+
+@require_http_methods(["POST"])
+def promote_page(request, name):
+    """Move a version to a stage, or roll back, with a reason, from the model page (staff:
+    the same service and audit trail as the API and the admin)."""
+    refused = _staff(request)
+    if refused:
+        return refused
+    model = selectors.model_with_production(name=name, user=request.user)
+    reason = request.POST.get("reason", "").strip()
+    back = reverse("model-page", args=[name])
+    if not reason:
+        messages.error(request, "Say why: a reason is required.")
+        return redirect(back)
+    try:
+        if request.POST.get("action") == "rollback":
+            version = registry.version_rollback(model=model, user=request.user, reason=reason)
+            messages.success(request, f"Rolled back: version {version.version} is in production.")
+        else:
+            version = next(
+                (
+                    v
+                    for v in selectors.model_versions(model)
+                    if str(v.version) == request.POST.get("version")
+                ),
+                None,
+            )
+            if version is None:
+                raise InvalidInput("choose a version")
+            registry.version_promote(
+                version=version,
+                stage=request.POST.get("stage", ""),
+                user=request.user,
+                reason=reason,
+            )
+            messages.success(
+                request, f"Version {version.version} is now {request.POST.get('stage')}."
+            )
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    return redirect(back)

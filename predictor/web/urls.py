@@ -12,6 +12,7 @@ urlpatterns = [
     path("models/<str:name>/monitoring/", monitoring.monitoring_page, name="monitoring-page"),
     path("models/<str:name>/traffic/", rollout.traffic_page, name="traffic-page"),
     path("models/<str:name>/compare/", rollout.compare_page, name="compare-page"),
+    path("models/<str:name>/promote/", rollout.promote_page, name="promote-page"),
     path("batch/<str:request_id>.csv", batch.batch_download, name="batch-download"),
     path("predictions/<int:pk>/", predictions.prediction_page, name="prediction-page"),
     path("history/", predictions.history, name="history"),

@@ -358,3 +358,31 @@ def test_every_invalid_field_is_reported_at_once(iris_version, client, alice):
     assert 'id="id_sepal_length_error"' in page and 'id="id_petal_width_error"' in page
     assert 'value="abc"' in page  # what was typed stays
     assert Prediction.objects.count() == 0
+
+
+def test_staff_promote_and_roll_back_from_the_model_page(iris_dataset, client, staff, alice):
+    v1 = train(iris_dataset)
+    v2 = train(iris_dataset, algorithm="knn")
+    client.force_login(alice)
+    assert 'id="stage-panel"' not in client.get("/models/iris/").content.decode()
+    assert (
+        client.post(
+            "/models/iris/promote/", {"version": 2, "stage": "production", "reason": "x"}
+        ).status_code
+        == 403
+    )
+    client.force_login(staff)
+    assert 'id="stage-panel"' in client.get("/models/iris/").content.decode()
+    client.post("/models/iris/promote/", {"version": 2, "stage": "production", "reason": ""})
+    v2.refresh_from_db()
+    assert v2.stage == "none"  # no reason, no change
+    client.post(
+        "/models/iris/promote/",
+        {"version": 2, "stage": "production", "reason": "knn wins", "action": "promote"},
+    )
+    v1.refresh_from_db(), v2.refresh_from_db()
+    assert (v1.stage, v2.stage) == ("archived", "production")
+    assert v2.transitions.get(to_stage="production").reason == "knn wins"
+    client.post("/models/iris/promote/", {"reason": "knn was worse", "action": "rollback"})
+    v1.refresh_from_db()
+    assert v1.stage == "production"
