@@ -169,14 +169,41 @@ def test_batch_scoring_upload_and_download(page, live_server, iris_version, alic
     assert [line.split(",")[4] for line in lines[1:]] == ["setosa", "versicolor"]
 
 
-def test_pages_fit_a_phone(browser, live_server, iris_version):
+def test_pages_fit_a_phone(browser, live_server, iris_version, staff):
+    import pandas as pd
+    from sklearn.datasets import load_wine
+
+    from predictor.services.registry.datasets import dataset_create
+    from predictor.services.serving import inference
+    from predictor.tests.conftest import csv_bytes, train
+
+    bunch = load_wine()
+    frame = pd.DataFrame(bunch.data, columns=[n.replace("/", "_") for n in bunch.feature_names])
+    frame["cultivar"] = [str(bunch.target_names[i]) for i in bunch.target]
+    wine = train(
+        dataset_create(name="wine", file=csv_bytes(frame), target="cultivar"), model="wine"
+    )
+    record = {f["name"]: f["mean"] for f in wine.schema}
+    result = inference.predict(version=wine, records=[record], user=staff).prediction_ids[0]
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
     page = context.new_page()
-    page.goto(f"{live_server.url}/models/iris/")
-    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-    shot(page, "model-phone")
+    login(page, live_server, "staff", "pw-staff-123")
+    too_wide = {}
+    for path in (
+        "/models/iris/",
+        "/models/wine/",
+        f"/predictions/{result}/",
+        "/models/wine/batch/",
+        "/history/",
+        "/",
+    ):
+        page.goto(f"{live_server.url}{path}")
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        if overflow > 0:
+            too_wide[path] = overflow
+    shot(page, "home-phone")
     context.close()
-    assert overflow <= 0
+    assert too_wide == {}
 
 
 def test_staff_open_monitoring_from_the_home_page(page, live_server, iris_version, staff):
