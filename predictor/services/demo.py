@@ -93,7 +93,9 @@ DEMOS = [
     },
     {
         "name": "diabetes",
-        "frame": lambda: _bundled(skdatasets.load_diabetes, "progression", False),
+        "frame": lambda: _bundled(
+            lambda: skdatasets.load_diabetes(scaled=False), "progression", False
+        ),
         "target": "progression",
         "algorithm": "ridge",
         "description": "Diabetes progression one year after baseline (regression).",

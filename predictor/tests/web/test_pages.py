@@ -386,3 +386,12 @@ def test_staff_promote_and_roll_back_from_the_model_page(iris_dataset, client, s
     client.post("/models/iris/promote/", {"reason": "knn was worse", "action": "rollback"})
     v1.refresh_from_db()
     assert v1.stage == "production"
+
+
+def test_the_train_page_preselects_an_algorithm_for_the_task(
+    client, staff, iris_dataset, diabetes_dataset
+):
+    client.force_login(staff)
+    for dataset, expected in ((iris_dataset, "logistic_regression"), (diabetes_dataset, "ridge")):
+        page = client.get(f"/train/?dataset={dataset.pk}").content.decode()
+        assert re.search(rf'<option value="{expected}" selected>', page), expected
