@@ -395,3 +395,13 @@ def test_the_train_page_preselects_an_algorithm_for_the_task(
     for dataset, expected in ((iris_dataset, "logistic_regression"), (diabetes_dataset, "ridge")):
         page = client.get(f"/train/?dataset={dataset.pk}").content.decode()
         assert re.search(rf'<option value="{expected}" selected>', page), expected
+
+
+def test_every_aria_describedby_names_an_element_of_the_page(iris_version, client, staff):
+    client.force_login(staff)
+    for path in ("/models/iris/", "/train/", "/models/iris/monitoring/", "/history/"):
+        page = client.get(path).content.decode()
+        ids = set(re.findall(r'\bid="([^"]+)"', page))
+        for described in re.findall(r'aria-describedby="([^"]+)"', page):
+            for target in described.split():
+                assert target in ids, (path, target)
