@@ -212,6 +212,9 @@ class ValidRows:
     warnings: list[list[dict]] = field(default_factory=list)
     # Unseen categories, in words (the pipelines ignore them; pages mention them).
     notes: list[str] = field(default_factory=list)
+    # A CSV's columns outside the schema (an id, say), and their cells per row, as given.
+    extra_columns: list[str] = field(default_factory=list)
+    extras: list[list[str]] = field(default_factory=list)
 
 
 def _coerce(value, feature: dict, row: int):
@@ -417,7 +420,8 @@ def rows_from_csv(text: str, *, schema: list[dict], max_rows: int) -> ValidRows:
     by_name = {f["name"]: f for f in schema}
     lines = [(n, row) for n, row in enumerate(rows[1:], start=2) if any(c.strip() for c in row)]
     _check_count(len(lines), max_rows)
-    records, errors, warnings = [], [], []
+    records, errors, warnings, extras = [], [], [], []
+    extra_at = [i for i, h in enumerate(header) if h not in by_name]
     for line, row in lines:
         if len(row) != len(header):
             errors.append(f"line {line}: expected {len(header)} cells, got {len(row)}")
@@ -429,12 +433,17 @@ def rows_from_csv(text: str, *, schema: list[dict], max_rows: int) -> ValidRows:
                 if h in by_name
             }
             records.append(_clean_row(record, schema, f"line {line}", warnings))
+            extras.append([row[i] for i in extra_at])
         except InvalidInput as exc:
             errors.append(exc.message)
     if errors:
         raise _lines_invalid(errors)
     return ValidRows(
-        records=records, warnings=[out_of_range(schema, r) for r in records], notes=warnings
+        records=records,
+        warnings=[out_of_range(schema, r) for r in records],
+        notes=warnings,
+        extra_columns=[header[i] for i in extra_at],
+        extras=extras,
     )
 
 

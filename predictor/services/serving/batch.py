@@ -11,6 +11,7 @@ from predictor.models import ModelVersion, Prediction, Source, TrainingJob
 from predictor.services import csvsafe, jobs
 from predictor.services.errors import InvalidInput, PayloadTooLarge
 from predictor.services.schema import ValidRows, rows_from_csv
+from predictor.services.serving import inference
 from predictor.services.serving.inference import PredictionResult, predict_valid
 
 BATCH_JOB_CHUNK = 5000
@@ -40,9 +41,11 @@ def batch_predict_csv(
     (returned queued); its results download like any batch's once it has succeeded."""
     valid = _valid(version, data)
     if len(valid.records) <= settings.BATCH_SYNC_MAX_ROWS:
-        return predict_valid(
+        result = predict_valid(
             version=version, valid=valid, source=Source.BATCH, user=user, shadows=shadows
         )
+        _write_results(result.request_id, version, valid, result.predictions, result.probabilities)
+        return result
     request_id = "batch-" + uuid.uuid4().hex
     inbox = Path(settings.MEDIA_ROOT) / "batch-inputs"
     inbox.mkdir(parents=True, exist_ok=True)
@@ -74,9 +77,10 @@ def batch_job(job: TrainingJob, progress):
     valid = _valid(version, path.read_bytes())
     shadows = tuple(ModelVersion.objects.select_related("model").filter(pk__in=options["shadows"]))
     total = len(valid.records)
+    predictions, probabilities = [], []
     for start in range(0, total, BATCH_JOB_CHUNK):
         chunk = ValidRows(records=valid.records[start : start + BATCH_JOB_CHUNK])
-        predict_valid(
+        scored = predict_valid(
             version=version,
             valid=chunk,
             source=Source.BATCH,
@@ -84,12 +88,40 @@ def batch_job(job: TrainingJob, progress):
             request_id=options["request_id"],
             shadows=shadows,
         )
+        predictions += scored.predictions
+        probabilities += scored.probabilities or []
         progress(
             min(start + BATCH_JOB_CHUNK, total) / total * 0.99,
             f"{start + len(chunk.records)} of {total} rows scored",
         )
+    _write_results(options["request_id"], version, valid, predictions, probabilities or None)
     path.unlink(missing_ok=True)
     return None
+
+
+def _results_path(request_id: str) -> Path:
+    return Path(settings.MEDIA_ROOT) / "batch-results" / f"{request_id}.csv"
+
+
+def _write_results(request_id, version, valid: ValidRows, predictions, probabilities) -> None:
+    """The scored file: the file's own extra columns first (an id, say), then the features,
+    the prediction and the class probabilities; every cell formula-safe."""
+    names = version.feature_names
+    classes = [str(c) for c in version.classes or []] if probabilities else []
+    path = _results_path(request_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        header = (
+            valid.extra_columns + names + ["prediction"] + [f"probability_{c}" for c in classes]
+        )
+        writer.writerow(csvsafe.row(header))
+        for i, record in enumerate(valid.records):
+            extra = valid.extras[i] if valid.extras else []
+            probs = [probabilities[i].get(c) for c in classes] if probabilities else []
+            writer.writerow(
+                csvsafe.row([*extra, *(record.get(n) for n in names), predictions[i], *probs])
+            )
 
 
 def batch_result_csv(*, request_id: str, user) -> str:
@@ -97,9 +129,13 @@ def batch_result_csv(*, request_id: str, user) -> str:
     rows = Prediction.objects.filter(request_id=request_id, source=Source.BATCH).order_by("pk")
     if not getattr(user, "is_staff", False):
         rows = rows.filter(user_id=getattr(user, "pk", None) or -1)
-    rows = list(rows.select_related("version"))
-    if not rows:
+    first = rows.select_related("version").first()
+    if first is None:
         raise InvalidInput("no batch with that id")
+    stored = _results_path(request_id)
+    if inference.request_id_valid(request_id) and stored.exists():
+        return stored.read_text(encoding="utf-8")  # with the file's own extra columns
+    rows = list(rows.select_related("version"))
     version = rows[0].version
     names = version.feature_names
     classes = [str(c) for c in version.classes or []] if rows[0].probabilities else []

@@ -405,3 +405,14 @@ def test_every_aria_describedby_names_an_element_of_the_page(iris_version, clien
         for described in re.findall(r'aria-describedby="([^"]+)"', page):
             for target in described.split():
                 assert target in ids, (path, target)
+
+
+def test_batch_results_carry_the_files_own_columns_first(iris_version, client, alice):
+    client.force_login(alice)
+    body = f"id,{HEADER},note\n7,5.1,3.5,1.4,0.2,=cmd\n9,6.7,3.1,4.4,1.4,ok\n".encode()
+    page = upload_batch(client, body).content.decode()
+    link = re.search(r'id="download" href="([^"]+)"', page).group(1)
+    lines = client.get(link).content.decode().splitlines()
+    assert lines[0].startswith("id,note," + HEADER + ",prediction")
+    assert lines[1].startswith("7,'=cmd,5.1,3.5,1.4,0.2,setosa")
+    assert lines[2].startswith("9,ok,6.7,3.1,4.4,1.4,versicolor")
