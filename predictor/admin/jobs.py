@@ -6,8 +6,8 @@ from django.utils.html import format_html
 from rest_framework_api_key.admin import APIKeyModelAdmin
 from rest_framework_api_key.models import APIKey
 
-from predictor.models import RetrainPolicy, ScopedAPIKey, TrainingJob
-from predictor.services import jobs, training
+from predictor.models import RetrainPolicy, ScopedAPIKey, SecurityEvent, TrainingJob
+from predictor.services import audit, jobs, training
 from predictor.services.errors import ServiceError
 
 
@@ -145,9 +145,23 @@ class ScopedAPIKeyAdmin(APIKeyModelAdmin):
         return [*super().get_readonly_fields(request, obj), "created_by", "last_used"]
 
     def save_model(self, request, obj, form, change):
-        if not obj.pk:
+        created = not obj.pk
+        if created:
             obj.created_by = request.user
+        revoking = change and "revoked" in form.changed_data and obj.revoked
         super().save_model(request, obj, form, change)
+        if created:
+            audit.record(
+                SecurityEvent.Kind.KEY_CREATED,
+                username=request.user.get_username(),
+                detail=f"key {obj.prefix} ({obj.name}) in the admin",
+            )
+        elif revoking:
+            audit.record(
+                SecurityEvent.Kind.KEY_REVOKED,
+                username=request.user.get_username(),
+                detail=f"key {obj.prefix} ({obj.name}) in the admin",
+            )
 
 
 # The package's own unscoped key model is not used: only scoped keys are offered.

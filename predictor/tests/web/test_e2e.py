@@ -249,3 +249,75 @@ def test_pages_admin_and_api_docs_work_under_the_csp(page, live_server, iris_ver
     page.goto(f"{live_server.url}/api/docs/")
     page.wait_for_selector(".swagger-ui .info", timeout=20_000)  # rendered by its own script
     assert blocked == [], blocked
+
+
+def test_what_a_person_enters_is_what_gets_stored(page, live_server, iris_version, alice):
+    from predictor.models import Prediction
+
+    login(page, live_server, "alice", "pw-alice-123")
+    page.goto(f"{live_server.url}/models/iris/")
+    # Two bad fields: both reported at once, next to their fields, what was typed kept.
+    page.fill("#id_sepal_length", "abc")
+    page.fill("#id_petal_width", "inf")
+    page.click("#predict-form button[type=submit]")
+    page.wait_for_selector("#id_sepal_length_error")
+    assert page.is_visible("#id_petal_width_error")
+    assert page.input_value("#id_sepal_length") == "abc"
+    assert Prediction.objects.count() == 0
+    # Every aria-describedby and label names an element of the page.
+    dangling = page.evaluate(
+        """() => {
+          const missing = [];
+          for (const el of document.querySelectorAll('[aria-describedby],[aria-labelledby]')) {
+            for (const attr of ['aria-describedby', 'aria-labelledby']) {
+              for (const id of (el.getAttribute(attr) || '').split(/\\s+/).filter(Boolean)) {
+                if (!document.getElementById(id)) missing.push(attr + '=' + id);
+              }
+            }
+          }
+          for (const label of document.querySelectorAll('label[for]')) {
+            if (!document.getElementById(label.htmlFor)) missing.push('for=' + label.htmlFor);
+          }
+          return missing;
+        }"""
+    )
+    assert dangling == []
+    page.fill("#id_sepal_length", "5.1")
+    page.fill("#id_petal_width", "0.2")
+    page.click("#predict-form button[type=submit]")
+    page.wait_for_selector("#predicted")
+    shot(page, "result-1280")
+    # Feedback: nothing is chosen for the person; an untouched submit stores nothing.
+    assert page.input_value("select[name=actual]") == ""
+    page.click("form:has(select[name=actual]) button[type=submit]")
+    page.wait_for_selector(".error-text")
+    assert Prediction.objects.get().actual is None
+    page.select_option("select[name=actual]", "versicolor")
+    page.click("form:has(select[name=actual]) button[type=submit]")
+    page.wait_for_url("**thanks=1**")
+    assert Prediction.objects.get().actual == "versicolor"
+
+
+def test_screenshots_at_1280_and_390(browser, live_server, iris_version, alice):
+    from predictor.services.serving import inference
+
+    pid = inference.predict(
+        version=iris_version,
+        records=[
+            {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
+        ],
+        user=alice,
+    ).prediction_ids[0]
+    for width in (1280, 390):
+        context = browser.new_context(viewport={"width": width, "height": 900})
+        page = context.new_page()
+        login(page, live_server, "alice", "pw-alice-123")
+        for name, path in (
+            ("model", "/models/iris/"),
+            ("result", f"/predictions/{pid}/"),
+            ("history", "/history/"),
+        ):
+            page.goto(f"{live_server.url}{path}")
+            shot(page, f"{name}-{width}")
+            assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+        context.close()
