@@ -22,26 +22,6 @@ def _staff(request):
     return None
 
 
-def routes_parse(text: str) -> list[dict]:
-    """`2:90, 3:10` → [{"version": 2, "weight": 90}, ...] (blank: none)."""
-    routes = []
-    for part in filter(None, (p.strip() for p in (text or "").split(","))):
-        version, sep, weight = part.partition(":")
-        if not sep or not version.strip().isdigit() or not weight.strip().isdigit():
-            raise InvalidInput(
-                f"{part!r}: write each route as version:weight, e.g. 2:90, 3:10", field="routes"
-            )
-        routes.append({"version": int(version), "weight": int(weight)})
-    return routes
-
-
-def shadows_parse(text: str) -> list[int]:
-    parts = [p.strip() for p in (text or "").split(",") if p.strip()]
-    if not all(p.isdigit() for p in parts):
-        raise InvalidInput("shadows: version numbers separated by commas, e.g. 4", field="shadows")
-    return [int(p) for p in parts]
-
-
 @require_http_methods(["GET", "POST"])
 def traffic_page(request, name):
     """See and change the traffic policy; every change recorded (staff)."""
@@ -61,8 +41,8 @@ def traffic_page(request, name):
         try:
             traffic.policy_set(
                 model=model,
-                routes=routes_parse(form["routes"]),
-                shadows=shadows_parse(form["shadows"]),
+                routes=traffic.routes_parse(form["routes"]),
+                shadows=traffic.shadows_parse(form["shadows"]),
                 reason=form["reason"],
                 user=request.user,
             )

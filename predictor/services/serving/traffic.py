@@ -196,3 +196,31 @@ def on_version_archived(version: ModelVersion, user=None) -> None:
     actor = user if getattr(user, "is_authenticated", False) else None
     reason = f"version {number} was archived: removed from the traffic policy"
     _record(version.model, row, old, new, reason, actor)
+
+
+# --- policies written as text (the staff page, the admin) ---------------------------------
+
+
+def routes_parse(text: str) -> list[dict]:
+    """`2:90, 3:10` → [{"version": 2, "weight": 90}, ...] (blank: none)."""
+    routes = []
+    for part in filter(None, (p.strip() for p in (text or "").split(","))):
+        version, sep, weight = part.partition(":")
+        if not sep or not version.strip().isdigit() or not weight.strip().isdigit():
+            raise InvalidInput(
+                f"{part!r}: write each route as version:weight, e.g. 2:90, 3:10", field="routes"
+            )
+        routes.append({"version": int(version), "weight": int(weight)})
+    return routes
+
+
+def shadows_parse(text: str) -> list[int]:
+    parts = [p.strip() for p in (text or "").split(",") if p.strip()]
+    if not all(p.isdigit() for p in parts):
+        raise InvalidInput("shadows: version numbers separated by commas, e.g. 4", field="shadows")
+    return [int(p) for p in parts]
+
+
+def policy_check(*, model: RegisteredModel, routes, shadows) -> None:
+    """InvalidInput if the policy could not be set (before anything is saved)."""
+    _validate(model, routes, shadows)

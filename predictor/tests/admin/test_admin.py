@@ -407,3 +407,24 @@ def test_prediction_changelist_avoids_full_counts(
     with django_assert_max_num_queries(12):
         response = admin_client.get(reverse("admin:predictor_prediction_changelist"))
     assert response.status_code == 200 and "120" in response.content.decode()
+
+
+def test_traffic_policy_set_in_the_admin_is_validated_and_recorded(admin_client, iris_dataset):
+    from predictor.models import TrafficChange, TrafficPolicy
+    from predictor.tests.conftest import train
+
+    v1 = train(iris_dataset)
+    train(iris_dataset, algorithm="knn")
+    url = "/admin/predictor/trafficpolicy/add/"
+    bad = admin_client.post(url, {"model": v1.model_id, "routes_text": "1:50, 2:20", "why": "x"})
+    assert bad.status_code == 200 and "sum to 70" in bad.content.decode()
+    assert not TrafficPolicy.objects.exists()
+    ok = admin_client.post(
+        url,
+        {"model": v1.model_id, "routes_text": "1:80, 2:20", "shadows_text": "", "why": "canary"},
+    )
+    assert ok.status_code == 302
+    policy = TrafficPolicy.objects.get()
+    assert policy.routes == [{"version": 1, "weight": 80}, {"version": 2, "weight": 20}]
+    change = TrafficChange.objects.get()
+    assert change.reason == "canary" and change.created_by.is_superuser
