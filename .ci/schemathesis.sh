@@ -8,7 +8,7 @@ PY=.venv/bin/python
 WORK=$(mktemp -d)
 PORT=${SCHEMATHESIS_PORT:-8765}
 export DJANGO_SECRET_KEY="ci-$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-export DJANGO_DEBUG=false DATABASE_URL="sqlite:///$WORK/db.sqlite3" MEDIA_ROOT="$WORK/media"
+export DJANGO_DEBUG=false DJANGO_SECURE_SSL_REDIRECT=false DATABASE_URL="sqlite:///$WORK/db.sqlite3" MEDIA_ROOT="$WORK/media"
 export THROTTLE_ANON=1000000/minute THROTTLE_USER=1000000/minute TRAINING_BACKEND=thread
 export DJANGO_ALLOWED_HOSTS=127.0.0.1,localhost
 
