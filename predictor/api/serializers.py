@@ -121,6 +121,33 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+class StrictBooleanField(serializers.BooleanField):
+    """true or false only: 0, 1 or "yes" is a 400."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
+class StrictFloatField(serializers.FloatField):
+    """A JSON number only: true, false or "0.5" is a 400."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, (int, float)):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON whole number only: true, false, 1.0 or "1" is a 400."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class VersionChangeSerializer(serializers.Serializer):
     """What may change on a version after it is made (staff)."""
 
@@ -142,8 +169,8 @@ class VersionChangeSerializer(serializers.Serializer):
 
 
 class RouteSerializer(serializers.Serializer):
-    version = serializers.IntegerField(min_value=1, max_value=2**31 - 1)
-    weight = serializers.IntegerField(min_value=1, max_value=100)
+    version = StrictIntegerField(min_value=1, max_value=2**31 - 1)
+    weight = StrictIntegerField(min_value=1, max_value=100)
 
     def to_internal_value(self, data):
         unknown = set(data) - set(self.fields) if isinstance(data, dict) else set()
@@ -157,7 +184,7 @@ class TrafficSerializer(serializers.Serializer):
 
     routes = RouteSerializer(many=True)
     shadows = serializers.ListField(
-        child=serializers.IntegerField(min_value=1, max_value=2**31 - 1),
+        child=StrictIntegerField(min_value=1, max_value=2**31 - 1),
         required=False,
         default=list,
     )
@@ -193,15 +220,13 @@ class TrafficAnswerSerializer(serializers.Serializer):
 class RetrainSerializer(serializers.Serializer):
     """A retraining request: every field optional."""
 
-    include_feedback = serializers.BooleanField(required=False, default=True)
+    include_feedback = StrictBooleanField(required=False, default=True)
     algorithm = serializers.ChoiceField(choices=list(ALGORITHMS), required=False)
     params = serializers.DictField(required=False)
     promote = serializers.ChoiceField(
         choices=["never", "if_better"], required=False, default="never"
     )
-    min_improvement = serializers.FloatField(
-        required=False, default=0.0, min_value=0.0, max_value=1e6
-    )
+    min_improvement = StrictFloatField(required=False, default=0.0, min_value=0.0, max_value=1e6)
     reason = StrictCharField(required=False, allow_blank=True, max_length=500, default="")
 
     def validate(self, attrs):
@@ -221,21 +246,17 @@ class RetrainSerializer(serializers.Serializer):
 
 
 class RetrainPolicySerializer(serializers.Serializer):
-    every_hours = serializers.IntegerField(
+    every_hours = StrictIntegerField(
         required=False, allow_null=True, min_value=1, max_value=24 * 365
     )
-    on_drift = serializers.BooleanField(required=False, default=False)
-    on_live_below = serializers.FloatField(
-        required=False, allow_null=True, min_value=0.0, max_value=1e12
-    )
+    on_drift = StrictBooleanField(required=False, default=False)
+    on_live_below = StrictFloatField(required=False, allow_null=True, min_value=0.0, max_value=1e12)
     promote = serializers.ChoiceField(
         choices=["never", "if_better"], required=False, default="never"
     )
-    min_improvement = serializers.FloatField(
-        required=False, default=0.0, min_value=0.0, max_value=1e6
-    )
-    include_feedback = serializers.BooleanField(required=False, default=True)
-    enabled = serializers.BooleanField(required=False, default=True)
+    min_improvement = StrictFloatField(required=False, default=0.0, min_value=0.0, max_value=1e6)
+    include_feedback = StrictBooleanField(required=False, default=True)
+    enabled = StrictBooleanField(required=False, default=True)
 
     def validate(self, attrs):
         unknown = (
