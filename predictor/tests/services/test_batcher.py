@@ -128,8 +128,8 @@ def test_a_failing_insert_fails_every_caller_of_the_call_and_stores_nothing(
     for name in ("_generic", "_postgresql"):
         real = getattr(writer, name)
 
-        def broken(connection, rows, created_at, real=real):
-            sql, params = real(connection, rows, created_at)
+        def broken(connection, rows, created_at, *rest, real=real):
+            sql, params = real(connection, rows, created_at, *rest)
             return sql.replace("predictor_prediction", "predictor_prediction_gone", 1), params
 
         monkeypatch.setattr(writer, name, broken)
