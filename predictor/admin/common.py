@@ -1,7 +1,7 @@
 """What the admin areas share: an HTML table, and the "why?" page of stage actions."""
 
 from django import forms
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
@@ -51,3 +51,16 @@ def ask_reason(modeladmin, request, queryset, *, title, apply):
         "action_checkbox_name": ACTION_CHECKBOX_NAME,
     }
     return TemplateResponse(request, "admin/predictor/reason.html", context)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """An audit trail in the admin: listed and read, never added, changed or deleted."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -6,6 +6,7 @@ from django.core.paginator import Paginator
 from django.db import connection
 from django.utils.functional import cached_property
 
+from predictor.admin.common import ReadOnlyAdmin
 from predictor.models import (
     MonitoringAlert,
     Prediction,
@@ -17,20 +18,11 @@ from predictor.services.log import retention
 
 
 @admin.register(StageTransition)
-class StageTransitionAdmin(admin.ModelAdmin):
+class StageTransitionAdmin(ReadOnlyAdmin):
     list_display = ["version", "from_stage", "to_stage", "created_by", "created_at", "reason"]
     list_filter = ["to_stage", "version__model"]
     list_select_related = ["version__model", "created_by"]
     search_fields = ["reason", "version__model__name"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class EstimatedCountPaginator(Paginator):
@@ -105,7 +97,7 @@ class PredictionAdmin(admin.ModelAdmin):
 
 
 @admin.register(MonitoringAlert)
-class MonitoringAlertAdmin(admin.ModelAdmin):
+class MonitoringAlertAdmin(ReadOnlyAdmin):
     list_display = [
         "created_at",
         "model",
@@ -128,18 +120,9 @@ class MonitoringAlertAdmin(admin.ModelAdmin):
         "delivered",
     ]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(TrafficChange)
-class TrafficChangeAdmin(admin.ModelAdmin):
+class TrafficChangeAdmin(ReadOnlyAdmin):
     """Every change of a traffic policy: who, when, why, before and after (read-only)."""
 
     list_display = ["created_at", "model", "created_by", "reason", "old", "new"]
@@ -147,30 +130,12 @@ class TrafficChangeAdmin(admin.ModelAdmin):
     list_select_related = ["model", "created_by"]
     readonly_fields = ["model", "old", "new", "reason", "created_by", "created_at"]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(SecurityEvent)
-class SecurityEventAdmin(admin.ModelAdmin):
+class SecurityEventAdmin(ReadOnlyAdmin):
     """The security audit trail (read-only)."""
 
     list_display = ["created_at", "kind", "username", "client", "detail"]
     list_filter = ["kind"]
     search_fields = ["username", "client"]
     readonly_fields = ["created_at", "kind", "username", "client", "detail"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -5,6 +5,7 @@ import uuid
 
 from django.db import InterfaceError, OperationalError
 from rest_framework import status
+from rest_framework.exceptions import ValidationError
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -54,3 +55,16 @@ def exception_handler(exc, context):
             status=status.HTTP_500_INTERNAL_SERVER_ERROR,
         )
     return response
+
+
+def query_check(query, allowed, *, empty: bool = False) -> None:
+    """A query parameter the view does not know (a typo such as ?modle=iris would otherwise
+    be ignored), or, unless `empty`, one given without a value → 400 naming it."""
+    unknown = sorted(set(query) - set(allowed))
+    if unknown:
+        raise ValidationError(
+            {unknown[0]: ["unknown query parameter; use: " + ", ".join(sorted(allowed))]}
+        )
+    blank = sorted(k for k, v in query.items() if v == "")
+    if blank and not empty:
+        raise ValidationError({blank[0]: ["empty value; leave the parameter out instead"]})

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 
 from predictor import selectors
 from predictor.api import serializers as s
+from predictor.api.errors import query_check
 from predictor.api.pagination import LogCursorPagination
 from predictor.filters import PredictionFilter
 from predictor.services import access
@@ -108,25 +109,11 @@ class PredictionViewSet(viewsets.ReadOnlyModelViewSet):
         return {**super().get_serializer_context(), "decrypt": _decrypt_asked(self.request)}
 
     def retrieve(self, request, *args, **kwargs):
-        unknown = sorted(set(request.query_params) - {"decrypt", "format"})
-        if unknown:
-            raise ValidationError({unknown[0]: ["unknown query parameter; use: decrypt"]})
+        query_check(request.query_params, {"decrypt", "format"}, empty=True)
         return super().retrieve(request, *args, **kwargs)
 
     def list(self, request, *args, **kwargs):
-        unknown = sorted(set(request.query_params) - self.QUERY_PARAMS)
-        if unknown:
-            # A typo such as ?modle=iris would otherwise silently return everything.
-            raise ValidationError(
-                {
-                    unknown[0]: [
-                        "unknown query parameter; use: " + ", ".join(sorted(self.QUERY_PARAMS))
-                    ]
-                }
-            )
-        empty = sorted(k for k, v in request.query_params.items() if v == "")
-        if empty:
-            raise ValidationError({empty[0]: ["empty value; leave the parameter out instead"]})
+        query_check(request.query_params, self.QUERY_PARAMS)
         if request.query_params.get("format", "json") not in ("json", "csv", "api"):
             raise ValidationError({"format": ["use json or csv"]})
         self.paginator.validate(request)

@@ -3,11 +3,12 @@
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from predictor import selectors
 from predictor.api import serializers as s
+from predictor.api.errors import query_check
 from predictor.api.predict import (
     PREDICT_PARSERS,
     PREDICT_RENDERERS,
@@ -18,12 +19,6 @@ from predictor.models import ModelVersion, RegisteredModel
 from predictor.services import compare, monitoring, registry, training
 from predictor.services.serving import routing, traffic
 from predictor.services.training import policies
-
-
-def _refuse_empty(query) -> None:
-    empty = sorted(k for k, v in query.items() if v == "")
-    if empty:
-        raise ValidationError({empty[0]: ["empty value; leave the parameter out instead"]})
 
 
 class RegisteredModelViewSet(viewsets.ReadOnlyModelViewSet):
@@ -83,10 +78,7 @@ class RegisteredModelViewSet(viewsets.ReadOnlyModelViewSet):
         """Versions side by side on live traffic: latency, live accuracy (or MAE) with 95%
         intervals, agreement on shared rows, and a test of the difference (staff)."""
         query = request.query_params
-        unknown = sorted(set(query) - {"versions", "since", "until", "format"})
-        if unknown:
-            raise ValidationError({unknown[0]: ["unknown query parameter"]})
-        _refuse_empty(query)
+        query_check(query, {"versions", "since", "until", "format"})
         return Response(
             compare.model_report(
                 model_name=name,
@@ -172,10 +164,7 @@ class RegisteredModelViewSet(viewsets.ReadOnlyModelViewSet):
     def monitoring(self, request, name=None):
         """Traffic, outputs, live accuracy and drift of a version over a window (staff)."""
         query = request.query_params
-        unknown = sorted(set(query) - {"version", "since", "until", "bucket", "format"})
-        if unknown:
-            raise ValidationError({unknown[0]: ["unknown query parameter"]})
-        _refuse_empty(query)
+        query_check(query, {"version", "since", "until", "bucket", "format"})
         return Response(
             monitoring.version_report(
                 model_name=name,

@@ -148,38 +148,39 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
-class VersionChangeSerializer(serializers.Serializer):
+class ClosedFields:
+    """A body that names a field this serializer does not have is a 400 naming it (a typo
+    is never silently ignored); nested serializers too."""
+
+    unknown_message = None  # default: "unknown field; expected one of: <fields>"
+
+    def to_internal_value(self, data):
+        unknown = sorted(set(data) - set(self.fields)) if isinstance(data, dict) else []
+        if unknown:
+            message = self.unknown_message or "unknown field; expected one of: " + ", ".join(
+                self.fields
+            )
+            raise serializers.ValidationError({k: [message] for k in unknown})
+        return super().to_internal_value(data)
+
+
+class VersionChangeSerializer(ClosedFields, serializers.Serializer):
     """What may change on a version after it is made (staff)."""
+
+    unknown_message = "a version is immutable; only sensitive and notes change"
 
     sensitive = serializers.ListField(
         child=StrictCharField(max_length=200), required=False, max_length=1000
     )
     notes = StrictCharField(required=False, allow_blank=True, max_length=10000)
 
-    def validate(self, attrs):
-        unknown = set(self.initial_data) - set(self.fields)
-        if unknown:
-            raise serializers.ValidationError(
-                {
-                    k: ["a version is immutable; only sensitive and notes change"]
-                    for k in sorted(unknown)
-                }
-            )
-        return attrs
 
-
-class RouteSerializer(serializers.Serializer):
+class RouteSerializer(ClosedFields, serializers.Serializer):
     version = StrictIntegerField(min_value=1, max_value=2**31 - 1)
     weight = StrictIntegerField(min_value=1, max_value=100)
 
-    def to_internal_value(self, data):
-        unknown = set(data) - set(self.fields) if isinstance(data, dict) else set()
-        if unknown:
-            raise serializers.ValidationError({k: ["unknown field"] for k in sorted(unknown)})
-        return super().to_internal_value(data)
 
-
-class TrafficSerializer(serializers.Serializer):
+class TrafficSerializer(ClosedFields, serializers.Serializer):
     """A model's traffic policy: routes (weights sum to 100), shadows, and why."""
 
     routes = RouteSerializer(many=True)
@@ -189,14 +190,6 @@ class TrafficSerializer(serializers.Serializer):
         default=list,
     )
     reason = StrictCharField(max_length=2000)
-
-    def validate(self, attrs):
-        unknown = set(self.initial_data) - set(self.fields)
-        if unknown:
-            raise serializers.ValidationError(
-                {k: ["unknown field; expected routes, shadows, reason"] for k in sorted(unknown)}
-            )
-        return attrs
 
 
 class TrafficAnswerSerializer(serializers.Serializer):
@@ -217,7 +210,7 @@ class TrafficAnswerSerializer(serializers.Serializer):
         }
 
 
-class RetrainSerializer(serializers.Serializer):
+class RetrainSerializer(ClosedFields, serializers.Serializer):
     """A retraining request: every field optional."""
 
     include_feedback = StrictBooleanField(required=False, default=True)
@@ -229,23 +222,8 @@ class RetrainSerializer(serializers.Serializer):
     min_improvement = StrictFloatField(required=False, default=0.0, min_value=0.0, max_value=1e6)
     reason = StrictCharField(required=False, allow_blank=True, max_length=500, default="")
 
-    def validate(self, attrs):
-        unknown = (
-            set(self.initial_data) - set(self.fields)
-            if isinstance(self.initial_data, dict)
-            else set()
-        )
-        if unknown:
-            raise serializers.ValidationError(
-                {
-                    k: ["unknown field; expected one of: " + ", ".join(self.fields)]
-                    for k in sorted(unknown)
-                }
-            )
-        return attrs
 
-
-class RetrainPolicySerializer(serializers.Serializer):
+class RetrainPolicySerializer(ClosedFields, serializers.Serializer):
     every_hours = StrictIntegerField(
         required=False, allow_null=True, min_value=1, max_value=24 * 365
     )
@@ -257,21 +235,6 @@ class RetrainPolicySerializer(serializers.Serializer):
     min_improvement = StrictFloatField(required=False, default=0.0, min_value=0.0, max_value=1e6)
     include_feedback = StrictBooleanField(required=False, default=True)
     enabled = StrictBooleanField(required=False, default=True)
-
-    def validate(self, attrs):
-        unknown = (
-            set(self.initial_data) - set(self.fields)
-            if isinstance(self.initial_data, dict)
-            else set()
-        )
-        if unknown:
-            raise serializers.ValidationError(
-                {
-                    k: ["unknown field; expected one of: " + ", ".join(self.fields)]
-                    for k in sorted(unknown)
-                }
-            )
-        return attrs
 
 
 class PromoteSerializer(serializers.Serializer):
@@ -318,7 +281,7 @@ class DatasetField(serializers.PrimaryKeyRelatedField):
         return super().to_internal_value(data)
 
 
-class TrainingRequestSerializer(serializers.Serializer):
+class TrainingRequestSerializer(ClosedFields, serializers.Serializer):
     dataset = DatasetField(
         queryset=Dataset.objects.all(), help_text="The dataset's id or its name."
     )
@@ -338,14 +301,6 @@ class TrainingRequestSerializer(serializers.Serializer):
     sensitive = serializers.ListField(
         child=serializers.CharField(max_length=200), required=False, default=list, max_length=1000
     )
-
-    def validate(self, attrs):
-        unknown = set(self.initial_data) - set(self.fields)
-        if unknown:
-            raise serializers.ValidationError(
-                {k: ["unknown field; expected one of: " + ", ".join(self.fields)] for k in unknown}
-            )
-        return attrs
 
 
 class TrainingJobSerializer(serializers.ModelSerializer):

@@ -7,6 +7,7 @@ import numpy as np
 from django import forms
 
 from predictor.models import Dataset, ModelVersion, Task
+from predictor.services.registry.datasets import dataset_task_guess
 from predictor.services.schema import NUMERIC
 from predictor.services.training import ALGORITHMS
 
@@ -100,21 +101,6 @@ class DatasetUploadForm(forms.Form):
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
 
-def _looks_like_regression(dataset: Dataset) -> bool:
-    """The target's profile: numbers beyond a handful of whole values → regression."""
-    profile = next((c for c in dataset.columns if c.get("name") == dataset.target), None)
-    if not profile or profile.get("type") != "numeric":
-        return False
-    low, high = profile.get("min"), profile.get("max")
-    whole = (
-        low is not None
-        and high is not None
-        and float(low).is_integer()
-        and float(high).is_integer()
-    )
-    return not (whole and high - low <= 20)
-
-
 class TrainingForm(forms.Form):
     dataset = forms.ModelChoiceField(queryset=Dataset.objects.all(), empty_label=None)
     target = forms.ChoiceField(choices=[])
@@ -139,7 +125,7 @@ class TrainingForm(forms.Form):
             self.fields["target"].choices = [(c, c) for c in dataset.column_names]
             self.fields["target"].initial = dataset.target
             # A sensible first choice for the dataset's task (any algorithm may be picked).
-            regression = _looks_like_regression(dataset)
+            regression = dataset_task_guess(dataset) == Task.REGRESSION
             self.fields["algorithm"].initial = "ridge" if regression else "logistic_regression"
 
     def params(self) -> dict:

@@ -210,20 +210,7 @@ def _plain_sql(expr: str) -> str:
 def _copy_sql(queryset, features) -> tuple[str, list]:
     """The export as one SELECT for COPY: the queryset's own SQL (filters and access rules
     included) for the values, wrapped in the same cell rules as the Python writer."""
-    values = queryset.order_by().values_list(
-        "id",
-        "created_at",
-        "model__name",
-        "version__version",
-        "source",
-        "user__username",
-        "output",
-        "probabilities",
-        "actual",
-        "latency_ms",
-        "request_id",
-        "inputs",
-    )
+    values = queryset.order_by().values_list(*VALUES[:-1])  # all but `sealed`
     inner, params = values.query.sql_with_params()
     names = (
         "id, at, model, version, source, username, output, probabilities, actual, ms, rid, inputs"

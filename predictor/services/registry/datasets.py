@@ -11,9 +11,9 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import transaction
 
-from predictor.models import Dataset, slug_validator
+from predictor.models import Dataset, Task, slug_validator
 from predictor.services.errors import InvalidInput, PayloadTooLarge
-from predictor.services.schema import column_is_numeric, column_profile
+from predictor.services.schema import NUMERIC, column_is_numeric, column_profile
 
 MIN_ROWS = 5
 
@@ -178,3 +178,19 @@ def infer_task(target: pd.Series) -> str:
     if pd.api.types.is_integer_dtype(values) and values.nunique() <= 20:
         return "classification"
     return "regression"
+
+
+def dataset_task_guess(dataset: Dataset) -> str:
+    """The task of a dataset's target from its stored profile, without reading the file
+    (`infer_task` reads the values): numbers beyond a handful of whole values → regression."""
+    profile = next((c for c in dataset.columns if c.get("name") == dataset.target), None)
+    if not profile or profile.get("type") != NUMERIC:
+        return Task.CLASSIFICATION
+    low, high = profile.get("min"), profile.get("max")
+    whole = (
+        low is not None
+        and high is not None
+        and float(low).is_integer()
+        and float(high).is_integer()
+    )
+    return Task.CLASSIFICATION if whole and high - low <= 20 else Task.REGRESSION
