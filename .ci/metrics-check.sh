@@ -4,6 +4,8 @@
 # predictions concurrently, check that both workers counted some (their files in the metrics
 # directory gunicorn made), then scrape several times (any worker may answer) and require the
 # sum for iris to be N each time, /readyz to be ready, and the per-process gauges of two pids.
+# Then stop gunicorn: with a long PREDICTION_AGGREGATES_DELAY the workers add their rows'
+# hourly figures only as they exit, so the aggregates must then count N predictions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
@@ -26,7 +28,8 @@ from rest_framework.authtoken.models import Token
 staff = get_user_model().objects.create_user('metrics-ci', password='x', is_staff=True)
 print(Token.objects.create(user=staff).key)")
 
-.venv/bin/gunicorn mlsite.wsgi -c python:mlsite.gunicorn_conf --workers 2 \
+PREDICTION_AGGREGATES_DELAY=600 \
+  .venv/bin/gunicorn mlsite.wsgi -c python:mlsite.gunicorn_conf --workers 2 \
   --bind "127.0.0.1:$PORT" --log-level info --error-logfile "$WORK/gunicorn.log" &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true; rm -rf "$WORK"' EXIT
@@ -123,3 +126,16 @@ print(f"ok: {N} predictions counted over 2 workers (pids {', '.join(sorted(pids)
 EOF
   echo "-- gunicorn log"; cat "$WORK/gunicorn.log"; exit 1
 }
+
+kill -TERM "$SERVER"; wait "$SERVER" || true
+N="$N" $PY manage.py shell -v0 -c "
+import os, sys
+from django.db.models import Sum
+from predictor.models import Prediction, PredictionHour
+n = int(os.environ['N'])
+rows = Prediction.objects.filter(model__name='iris').count()
+hours = PredictionHour.objects.filter(model__name='iris', user_key=-1).aggregate(
+    p=Sum('predictions'), r=Sum('requests'))
+print(f'after the workers exited: {rows} rows, aggregates {hours}')
+sys.exit(0 if rows == n and hours == {'p': n, 'r': n} else 'aggregates lost at exit')
+"

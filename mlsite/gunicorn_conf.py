@@ -61,6 +61,14 @@ def post_worker_init(worker):
     metrics.process_sampler_start()
 
 
+def worker_exit(server, worker):
+    """A worker that stops adds the hourly figures of its last logged rows before it goes
+    (predictor/services/log/deferred.py)."""
+    from predictor.services.log import deferred
+
+    deferred.flush_quietly()
+
+
 def child_exit(server, worker):
     """A worker that exited takes its per-process gauges along; its counts stay summed."""
     from prometheus_client import multiprocess

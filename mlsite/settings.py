@@ -244,6 +244,12 @@ for _key in PREDICTION_LOG_KEYS:
         ) from None
 # Days of prediction rows that `manage.py prune_predictions` keeps when run without
 # --older-than (unset: keep everything). Hourly aggregates are never pruned.
+# Seconds after which a server process adds its logged rows' figures to the hourly
+# aggregates, in one upsert (0: in the statement that stores the rows; see
+# predictor/services/log/deferred.py).
+PREDICTION_AGGREGATES_DELAY = env.float("PREDICTION_AGGREGATES_DELAY", default=1.0)
+if PREDICTION_AGGREGATES_DELAY < 0:
+    raise ImproperlyConfigured("PREDICTION_AGGREGATES_DELAY must be 0 or more seconds")
 PREDICTION_RETENTION_DAYS = env.int("PREDICTION_RETENTION_DAYS", default=None)
 if PREDICTION_RETENTION_DAYS is not None and PREDICTION_RETENTION_DAYS < 0:
     raise ImproperlyConfigured("PREDICTION_RETENTION_DAYS must be 0 or more days")

@@ -37,6 +37,7 @@ from django.utils import timezone
 from predictor.models import JobStatus, TrainingJob
 from predictor.services import metrics
 from predictor.services.errors import Conflict, ServiceError
+from predictor.services.log import deferred
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,10 @@ def job_execute(job_id: int, runner_id: str = "") -> None:
         message="loading data", heartbeat_at=timezone.now(), **fields
     )
     if claimed:
-        job_run_claimed(job_id)
+        try:
+            job_run_claimed(job_id)
+        finally:
+            deferred.flush_quietly()  # a batch job's figures, before its process ends
 
 
 def _finish(job_id: int, status: str, *, error: str = "", version=None) -> None:

@@ -7,6 +7,7 @@ aggregates are not touched by pruning: charts and monitoring keep old hours' fig
 """
 
 import gzip
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,7 +18,7 @@ from django.utils import timezone
 
 from predictor.models import ModelVersion, Prediction, PredictionHour
 from predictor.services.errors import InvalidInput
-from predictor.services.log import aggregates, history, sealing
+from predictor.services.log import aggregates, deferred, history, sealing
 
 BATCH = 5000
 
@@ -126,6 +127,9 @@ def erase_user(user, *, dry_run: bool = False) -> int:
                 break
             Prediction.objects.filter(id__in=ids).delete()
             removed += len(ids)
+    # The figures of their last rows that servers have not added yet land first.
+    deferred.flush()
+    time.sleep(deferred.delay())
     with transaction.atomic():
         theirs = PredictionHour.objects.select_for_update().filter(user_key=user.pk)
         tally = aggregates.Tally()
@@ -166,6 +170,7 @@ def rebuild(*, since: datetime | None = None, until: datetime | None = None) -> 
         rows.annotate(h=TruncHour("created_at")).order_by().values_list("h", flat=True).distinct()
     )
     versions = {v.pk: v for v in ModelVersion.objects.select_related("model")}
+    deferred.flush()  # else this process's pending figures would be added on top
     count = 0
     with transaction.atomic():
         PredictionHour.objects.filter(hour__in=hours).delete()

@@ -13,7 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from predictor.models import Prediction, PredictionHour, Source
-from predictor.services.log import aggregates
+from predictor.services.log import aggregates, deferred
 
 HOUR = timedelta(hours=1)
 
@@ -36,6 +36,7 @@ class Scope:
     shadows: bool = False
 
     def hours(self):
+        deferred.flush()  # this process's figures not yet added, so it reads its own rows
         qs = PredictionHour.objects.all()
         if self.model_ids is not None:
             qs = qs.filter(model_id__in=self.model_ids)

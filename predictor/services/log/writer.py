@@ -5,7 +5,8 @@ written here rather than through the ORM's `bulk_create`, and the aggregates as 
 of the keys the rows touch. On PostgreSQL both are one statement (the upsert a CTE of the
 INSERT): one round trip, its own transaction, no model instances, no BEGIN; it uses the
 "log" connection when settings define one (commits that do not wait for the disk, see
-settings.py). SQLite runs the two statements in one transaction.
+settings.py). SQLite runs the two statements in one transaction. By default the aggregates
+are not in that statement but added by this process a moment later (`deferred`).
 """
 
 import json
@@ -15,7 +16,7 @@ from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 
 from predictor.models import Prediction
 from predictor.services.errors import ServiceUnavailable
-from predictor.services.log import aggregates
+from predictor.services.log import aggregates, deferred
 
 log = logging.getLogger(__name__)
 
@@ -102,9 +103,14 @@ def _dumps(value) -> str:
 def rows_write(rows: list[dict], tally: aggregates.Tally | None = None) -> list[int]:
     """Insert the rows (dicts of `COLUMNS`, one `created_at` for all) and add the tally to
     the hourly aggregates, atomically, committed before this returns; the rows' ids in
-    order. If the log cannot be written, none of it is: ServiceUnavailable (503)."""
+    order. If the log cannot be written, none of it is: ServiceUnavailable (503).
+    With PREDICTION_AGGREGATES_DELAY above 0, the tally is added a moment after the rows
+    are committed instead (see `deferred`)."""
     alias = _alias()
     connection = connections[alias]
+    later = None
+    if tally and deferred.delay() > 0:
+        later, tally = tally, None
     try:
         if connection.vendor == "postgresql":
             sql, params = _postgresql(connection, rows, rows[0]["created_at"], tally)
@@ -123,4 +129,6 @@ def rows_write(rows: list[dict], tally: aggregates.Tally | None = None) -> list[
         raise ServiceUnavailable(
             "the prediction could not be logged, so it is not served; try again shortly"
         ) from exc
+    if later:
+        deferred.add(later)
     return ids

@@ -1,0 +1,91 @@
+"""Hourly aggregates added a moment after the rows (PREDICTION_AGGREGATES_DELAY > 0)."""
+
+import time
+from datetime import timedelta
+
+import pytest
+from django.db import DatabaseError
+from django.db.models import Sum
+from django.utils import timezone
+
+from predictor.models import Prediction, PredictionHour, Source
+from predictor.services.log import aggregates, deferred, windows
+from predictor.services.serving import inference
+from predictor.tests.services.test_log import rows
+
+
+@pytest.fixture(autouse=True)
+def _nothing_pending(monkeypatch):
+    monkeypatch.setattr(deferred, "_tally", aggregates.Tally())
+
+
+def all_users(version):
+    return PredictionHour.objects.filter(version=version, user_key=aggregates.ALL_USERS)
+
+
+def added(version) -> tuple[int, int]:
+    sums = all_users(version).aggregate(p=Sum("predictions"), r=Sum("requests"))
+    return sums["p"] or 0, sums["r"] or 0
+
+
+def test_rows_are_stored_at_once_and_a_reader_adds_the_figures_first(
+    iris_version, alice, settings, monkeypatch
+):
+    settings.PREDICTION_AGGREGATES_DELAY = 30
+    monkeypatch.setattr(deferred, "_thread_start", lambda: None)  # no timer: the reader adds
+    for n in (1, 4, 7):
+        inference.predict(version=iris_version, records=rows(n), user=alice)
+    assert Prediction.objects.filter(version=iris_version).count() == 12
+    assert added(iris_version) == (0, 0)  # not yet
+    assert deferred.pending()
+
+    now = timezone.now()
+    scope = windows.Scope(version_ids=(iris_version.pk,))
+    hours = windows.window(scope, now - timedelta(hours=2), now + timedelta(hours=1)).hours
+    assert sum(h.predictions for h in hours) == 12
+    assert added(iris_version) == (12, 3)
+    assert not deferred.pending()
+    mine = PredictionHour.objects.get(version=iris_version, user_key=alice.pk, source=Source.API)
+    assert (mine.predictions, mine.requests) == (12, 3)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_figures_are_added_within_the_delay_without_a_reader(iris_version, settings):
+    settings.PREDICTION_AGGREGATES_DELAY = 0.2
+    inference.predict(version=iris_version, records=rows(5))
+    inference.predict(version=iris_version, records=rows(2), source=Source.WEB)
+    deadline = time.monotonic() + 10
+    while added(iris_version) != (7, 2) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert added(iris_version) == (7, 2)
+    assert not deferred.pending()
+
+
+def test_figures_that_cannot_be_added_stay_pending_and_are_added_later(
+    iris_version, settings, monkeypatch
+):
+    settings.PREDICTION_AGGREGATES_DELAY = 30
+    monkeypatch.setattr(deferred, "_thread_start", lambda: None)
+    inference.predict(version=iris_version, records=rows(3))
+    real = aggregates.tally_write
+
+    def broken(tally, using):
+        raise DatabaseError("the server went away")
+
+    monkeypatch.setattr(aggregates, "tally_write", broken)
+    with pytest.raises(DatabaseError):
+        deferred.flush()
+    assert deferred.pending() and added(iris_version) == (0, 0)
+    inference.predict(version=iris_version, records=rows(2))  # more arrive meanwhile
+
+    monkeypatch.setattr(aggregates, "tally_write", real)
+    deferred.flush()
+    assert added(iris_version) == (5, 2)  # nothing lost, nothing twice
+    assert Prediction.objects.filter(version=iris_version).count() == 5
+
+
+def test_with_no_delay_the_figures_are_in_the_rows_statement(iris_version, settings):
+    settings.PREDICTION_AGGREGATES_DELAY = 0
+    inference.predict(version=iris_version, records=rows(4))
+    assert not deferred.pending()
+    assert added(iris_version) == (4, 1)
