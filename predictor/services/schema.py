@@ -283,21 +283,30 @@ def out_of_range(schema: list[dict], record: dict) -> list[dict]:
     return found
 
 
-def _clean_row(record: dict, schema: list[dict], row: int | str, warnings: list) -> dict:
-    """One record checked against the schema, its values coerced (InvalidInput if not)."""
-    known = {f["name"] for f in schema}
-    unknown = [k for k in record if k not in known]
-    if unknown:
-        names = ", ".join(f["name"] for f in schema)
-        raise _row_error(
-            row, f"unknown feature {unknown[0]!r}; the features are: {names}", str(unknown[0])
-        )
+def _clean_row(
+    record: dict, schema: list[dict], row: int | str, warnings: list, known: set | None = None
+) -> dict:
+    """One record checked against the schema, its values coerced (InvalidInput if not).
+    `known`: the schema's names, when the caller checks many rows."""
+    if known is None:
+        known = {f["name"] for f in schema}
+    if len(record) != len(known) or not known.issuperset(record):
+        unknown = [k for k in record if k not in known]
+        if unknown:
+            names = ", ".join(f["name"] for f in schema)
+            raise _row_error(
+                row, f"unknown feature {unknown[0]!r}; the features are: {names}", str(unknown[0])
+            )
     out = {}
     for feature in schema:
         name = feature["name"]
-        if name not in record:
+        value = record.get(name, _ABSENT)
+        if type(value) is float and feature["type"] == NUMERIC and math.isfinite(value):
+            out[name] = value  # the common case, as _coerce would return it
+            continue
+        if value is _ABSENT:
             raise _row_error(row, f"feature '{name}' is missing", name)
-        value = _coerce(record[name], feature, row)
+        value = _coerce(value, feature, row)
         if (
             feature["type"] == CATEGORICAL
             and value is not None
@@ -312,11 +321,17 @@ def _clean_row(record: dict, schema: list[dict], row: int | str, warnings: list)
     return out
 
 
+_ABSENT = object()
+
+
 def rows_validate(*, schema: list[dict], records: list[dict], max_rows: int) -> ValidRows:
     """Check every record against the schema; coerce values; collect unseen categories."""
     _check_count(len(records), max_rows)
     notes = []
-    clean = [_clean_row(record, schema, i, notes) for i, record in enumerate(records, start=1)]
+    known = {f["name"] for f in schema}
+    clean = [
+        _clean_row(record, schema, i, notes, known) for i, record in enumerate(records, start=1)
+    ]
     return ValidRows(records=clean, warnings=[out_of_range(schema, r) for r in clean], notes=notes)
 
 

@@ -89,10 +89,12 @@ class OnnxRuntime:
         outputs = self.session.run(None, feeds)
         if self.task != Task.CLASSIFICATION:
             return Output(predictions=[float(v) for v in outputs[0].ravel()], probabilities=None)
-        labels = [self.label_of[_label_key(v)] for v in outputs[0].ravel().tolist()]
-        probabilities = [
-            {c: round(float(p), 6) for c, p in zip(self.classes, row)} for row in outputs[1]
-        ]
+        label_of, key = self.label_of, _label_key
+        labels = [label_of[key(v)] for v in outputs[0].ravel().tolist()]
+        # Rounded by numpy (as round() does: to even at a tie), one dict per row.
+        classes = self.classes
+        rounded = np.round(np.asarray(outputs[1], dtype=np.float64), 6).tolist()
+        probabilities = [dict(zip(classes, row)) for row in rounded]
         return Output(predictions=labels, probabilities=probabilities)
 
 

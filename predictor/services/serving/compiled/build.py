@@ -15,7 +15,6 @@ from predictor.services.schema import (
     rows_validate,
 )
 from predictor.services.serving import runtime, versioncache
-from predictor.services.serving.compiled.convert import pipeline_to_onnx
 
 TOLERANCE = 1e-5  # probabilities and regression values, absolute
 MAX_ROWS = 2_000
@@ -63,6 +62,10 @@ def compile_pipeline(pipeline, *, schema: list[dict], task: str, classes, rows) 
     """The compiled-runtime fields of a new version: ONNX (stored, hash-named) when it
     converts and agrees with scikit-learn on the verification rows, else scikit-learn
     with the reason."""
+    # skl2onnx and onnx (about 55 MB of a process's memory) are imported by the processes
+    # that compile, not by every server process.
+    from predictor.services.serving.compiled.convert import pipeline_to_onnx
+
     try:
         data = pipeline_to_onnx(pipeline, schema)
         compiled = runtime.OnnxRuntime(
