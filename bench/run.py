@@ -428,7 +428,7 @@ def serve_table(results, rss) -> str:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=float(os.environ.get("BENCH_SECONDS", 8)))
-    parser.add_argument("--only", default="serve,shadow,job")
+    parser.add_argument("--only", default="serve,demo,shadow,job")
     parser.add_argument("--out", default=str(ROOT / "bench" / "RESULTS.md"))
     args = parser.parse_args()
     parts = set(args.only.split(","))
@@ -451,6 +451,11 @@ def main():
         table = serve_table(results, rss)
         print(table)
         sections.append("## Serving\n\n" + table + "\n")
+    if "demo" in parts:
+        from bench.demo_bench import demo_bench
+
+        table = demo_bench(args.seconds, token, sys.modules[__name__])
+        sections.append("## Every demo model, one row, one connection\n\n" + table + "\n")
     if "shadow" in parts:
         from bench.shadow_bench import shadow_bench
 
