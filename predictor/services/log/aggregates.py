@@ -195,6 +195,40 @@ class Figures:
         return out
 
 
+@dataclass
+class Served:
+    """One request's logged rows, as the aggregates need them (counted by `tally_of`)."""
+
+    version: object
+    moment: object
+    source: str
+    user_id: int | None
+    records: list
+    outputs: list
+    latency_ms: float
+
+
+def tally_of(served: list[Served]) -> "Tally":
+    """The increments of many requests: those of one hour, version, source and user are
+    counted together, once."""
+    tally = Tally()
+    groups = defaultdict(list)
+    for item in served:
+        groups[(item.version.pk, hour_of(item.moment), item.source, item.user_id)].append(item)
+    for items in groups.values():
+        first = items[0]
+        tally.add_request(
+            first.version,
+            moment=first.moment,
+            source=first.source,
+            user_id=first.user_id,
+            records=[r for item in items for r in item.records],
+            outputs=[o for item in items for o in item.outputs],
+            latencies=[item.latency_ms for item in items],
+        )
+    return tally
+
+
 class Tally:
     """Increments of the aggregate keys touched by one flush (or one rebuild)."""
 
@@ -202,15 +236,28 @@ class Tally:
         self.keys: dict[tuple, Figures] = defaultdict(Figures)
 
     def add_request(
-        self, version, *, moment, source, user_id, records, outputs, latency_ms, requests: int = 1
+        self,
+        version,
+        *,
+        moment,
+        source,
+        user_id,
+        records,
+        outputs,
+        latency_ms=0.0,
+        requests: int = 1,
+        latencies: list[float] | None = None,
     ):
-        """The rows of one request (one source, user and latency)."""
+        """The rows of one request (one source, user and latency), or of several requests
+        of the same key at once (`latencies`: one per request)."""
+        if latencies is None:
+            latencies = [latency_ms] * requests
         figures = Figures()
         figures.predictions += len(records)
-        figures.requests += requests
-        figures.latency_ms_sum += latency_ms * requests
-        if requests:
-            figures.latency[latency_bucket(latency_ms)] += requests
+        figures.requests += len(latencies)
+        figures.latency_ms_sum += math.fsum(latencies)
+        for ms in latencies:
+            figures.latency[latency_bucket(ms)] += 1
         counts, total, squares = output_counts(version, outputs)
         figures.outputs.update(counts)
         figures.output_sum += total

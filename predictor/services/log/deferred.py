@@ -28,7 +28,7 @@ from predictor.services.log import aggregates
 log = logging.getLogger(__name__)
 
 _lock = threading.Lock()
-_tally = aggregates.Tally()
+_served: list[aggregates.Served] = []
 _thread: threading.Thread | None = None
 
 
@@ -36,39 +36,36 @@ def delay() -> float:
     return float(getattr(settings, "PREDICTION_AGGREGATES_DELAY", 0) or 0)
 
 
-def add(tally: aggregates.Tally) -> None:
-    """Figures of rows that were committed: added to the aggregates within `delay()`."""
+def add(served: list[aggregates.Served]) -> None:
+    """Requests whose rows were committed: counted and added within `delay()` (counting
+    them here, a request at a time, cost more than their INSERT)."""
     with _lock:
-        _merge(_tally, tally)
+        _served.extend(served)
         _thread_start()
 
 
 def pending() -> bool:
     with _lock:
-        return bool(_tally)
+        return bool(_served)
 
 
 def flush() -> None:
-    """Add everything pending now, in one upsert (in key order, so concurrent flushes of
-    other processes cannot deadlock with it). If it cannot be written, it stays pending
-    and the error is raised."""
-    global _tally
+    """Count everything pending now and add it in one upsert (in key order, so concurrent
+    flushes of other processes cannot deadlock with it). If it cannot be written, it stays
+    pending and the error is raised."""
+    global _served
     with _lock:
-        taken, _tally = _tally, aggregates.Tally()
+        taken, _served = _served, []
     if not taken:
         return
     try:
+        tally = aggregates.tally_of(taken)
         with transaction.atomic(using=DEFAULT_DB_ALIAS):
-            aggregates.tally_write(taken, DEFAULT_DB_ALIAS)
-    except DatabaseError:
+            aggregates.tally_write(tally, DEFAULT_DB_ALIAS)
+    except Exception:
         with _lock:
-            _merge(_tally, taken)
+            _served[:0] = taken
         raise
-
-
-def _merge(into: aggregates.Tally, other: aggregates.Tally) -> None:
-    for key, figures in other.keys.items():
-        into.keys[key].merge(figures)
 
 
 def _thread_start() -> None:

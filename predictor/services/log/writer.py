@@ -100,17 +100,19 @@ def _dumps(value) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
-def rows_write(rows: list[dict], tally: aggregates.Tally | None = None) -> list[int]:
-    """Insert the rows (dicts of `COLUMNS`, one `created_at` for all) and add the tally to
-    the hourly aggregates, atomically, committed before this returns; the rows' ids in
-    order. If the log cannot be written, none of it is: ServiceUnavailable (503).
-    With PREDICTION_AGGREGATES_DELAY above 0, the tally is added a moment after the rows
-    are committed instead (see `deferred`)."""
+def rows_write(rows: list[dict], served: list[aggregates.Served] = ()) -> list[int]:
+    """Insert the rows (dicts of `COLUMNS`, one `created_at` for all) and add what the
+    requests that `served` them count to the hourly aggregates, atomically, committed
+    before this returns; the rows' ids in order. If the log cannot be written, none of it
+    is: ServiceUnavailable (503). With PREDICTION_AGGREGATES_DELAY above 0, the requests
+    are counted and added a moment after the rows are committed instead (`deferred`)."""
     alias = _alias()
     connection = connections[alias]
-    later = None
-    if tally and deferred.delay() > 0:
-        later, tally = tally, None
+    later, tally = None, None
+    if served and deferred.delay() > 0:
+        later = served
+    elif served:
+        tally = aggregates.tally_of(list(served))
     try:
         if connection.vendor == "postgresql":
             sql, params = _postgresql(connection, rows, rows[0]["created_at"], tally)

@@ -157,21 +157,23 @@ def _execute(batch: list[batcher.Pending]) -> None:
     version = batch[0].context.version
     output = runtime.runtime_for(version).predict([r for p in batch for r in p.rows])
     now = timezone.now()
-    tally = aggregates.Tally()
+    served = []
     rows, spans, start = [], [], 0
     for pending in batch:
         call, end = pending.context, start + len(pending.rows)
         latency_ms = (time.perf_counter() - call.started) * 1000.0
         probabilities = output.probabilities[start:end] if output.probabilities else None
         user_id = call.user.pk if call.user is not None else None
-        tally.add_request(
-            version,
-            moment=now,
-            source=call.source,
-            user_id=user_id,
-            records=pending.rows,
-            outputs=output.predictions[start:end],
-            latency_ms=latency_ms,
+        served.append(
+            aggregates.Served(
+                version=version,
+                moment=now,
+                source=call.source,
+                user_id=user_id,
+                records=pending.rows,
+                outputs=output.predictions[start:end],
+                latency_ms=latency_ms,
+            )
         )
         for i, record in enumerate(pending.rows):
             stored, sealed = sealing.seal(record, version.sensitive)
@@ -192,7 +194,7 @@ def _execute(batch: list[batcher.Pending]) -> None:
             )
         spans.append((pending, start, end, probabilities))
         start = end
-    ids = writer.rows_write(rows, tally)
+    ids = writer.rows_write(rows, served)
     metrics.call_logged(model_name=version.model.name, version_number=version.version, rows=rows)
     for pending, start, end, probabilities in spans:
         pending.value = (ids[start:end], output.predictions[start:end], probabilities)

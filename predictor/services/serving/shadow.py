@@ -112,9 +112,8 @@ def _one(version, work: Work) -> None:
     output = runtime.runtime_for(version).predict(records)
     now = timezone.now()
     latency_ms = (time.perf_counter() - started) * 1000.0
-    tally = aggregates.Tally()
-    tally.add_request(
-        version,
+    served = aggregates.Served(
+        version=version,
         moment=now,
         source=Source.SHADOW,
         user_id=work.user_id,
@@ -141,7 +140,7 @@ def _one(version, work: Work) -> None:
                 "created_at": now,
             }
         )
-    writer.rows_write(rows, tally)
+    writer.rows_write(rows, [served])
 
 
 def drain(timeout: float = 10.0) -> None:

@@ -16,7 +16,7 @@ from predictor.tests.services.test_log import rows
 
 @pytest.fixture(autouse=True)
 def _nothing_pending(monkeypatch):
-    monkeypatch.setattr(deferred, "_tally", aggregates.Tally())
+    monkeypatch.setattr(deferred, "_served", [])
 
 
 def all_users(version):
