@@ -19,7 +19,6 @@ from itertools import combinations
 import numpy as np
 from django.db.models import Q
 from django.utils import timezone
-from scipy import stats
 
 from predictor.models import ModelVersion, Prediction, Task
 from predictor.services import monitoring
@@ -50,6 +49,8 @@ def versions_parse(model, text) -> list[ModelVersion]:
 
 
 def _wilson(k: int, n: int) -> list[float] | None:
+    from scipy import stats  # imported when a comparison is made
+
     if not n:
         return None
     ci = stats.binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
@@ -57,6 +58,8 @@ def _wilson(k: int, n: int) -> list[float] | None:
 
 
 def _t_interval(values: np.ndarray) -> list[float] | None:
+    from scipy import stats
+
     if values.size < 2:
         return None
     mean, sem = float(values.mean()), float(stats.sem(values))
@@ -179,6 +182,8 @@ def _round(value):
 
 def _p_value(task, a: dict, b: dict) -> float | None:
     """Whether the live accuracies (errors) of two versions differ."""
+    from scipy import stats
+
     if len(a) < MIN_LABELLED or len(b) < MIN_LABELLED:
         return None
     common = sorted(set(a) & set(b))

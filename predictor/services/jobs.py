@@ -1,8 +1,8 @@
 """Where jobs run, and how a job row goes from queued to its end.
 
 A job's kind (`train`, `retrain`) names a function that its own module registers with
-`job_kind`; the runner looks it up by name and never imports those modules, which enqueue
-through `job_enqueue`. Runners (`TRAINING_BACKEND`):
+`job_kind`; the runner looks it up by name and imports the module only when a job of that
+kind first runs in a process (`_KIND_MODULES`); those modules enqueue through `job_enqueue`. Runners (`TRAINING_BACKEND`):
 
 - `db` (default): the job rows are the queue. `manage.py run_worker` (started by `make run`
   beside the server) claims the oldest queued job (`SELECT … FOR UPDATE SKIP LOCKED` on
@@ -22,6 +22,7 @@ run when they start and Celery beat runs every minute.
 """
 
 import contextlib
+import importlib
 import logging
 import os
 import socket
@@ -44,6 +45,19 @@ log = logging.getLogger(__name__)
 RUNNER_ID = f"{socket.gethostname()}:{os.getpid()}"
 _local = threading.local()
 _KINDS: dict[str, Callable] = {}
+# Where each kind registers itself: imported by name when a job of that kind first runs in
+# a process (a serving process does not import training, nor scikit-learn).
+_KIND_MODULES = {
+    "train": "predictor.services.training.run",
+    "retrain": "predictor.services.training.retrain",
+    "batch": "predictor.services.serving.batch",
+}
+
+
+def _kind(name: str) -> Callable:
+    if name not in _KINDS and name in _KIND_MODULES:
+        importlib.import_module(_KIND_MODULES[name])
+    return _KINDS[name]
 
 
 def job_kind(name: str):
@@ -227,7 +241,7 @@ def job_run_claimed(job_id: int) -> None:
 def _run(job: TrainingJob) -> None:
     job_id = job.pk
     try:
-        version = _KINDS[job.kind](job, lambda value, message: job_progress(job_id, value, message))
+        version = _kind(job.kind)(job, lambda value, message: job_progress(job_id, value, message))
     except JobStopped:
         return
     except ServiceError as exc:

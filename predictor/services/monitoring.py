@@ -14,8 +14,6 @@ from datetime import datetime, timedelta
 import numpy as np
 from django.conf import settings
 from django.utils import timezone
-from scipy import stats as scipy_stats
-from sklearn.metrics import accuracy_score, f1_score, mean_absolute_error, r2_score
 
 from predictor.models import ModelVersion, Task
 from predictor.services.errors import InvalidInput
@@ -174,6 +172,8 @@ def psi(expected: dict[str, float], observed: Counter) -> float:
 
 
 def _chi2(expected: dict[str, float], observed: Counter) -> tuple[float, float]:
+    from scipy import stats as scipy_stats  # imported when drift is measured
+
     keys = sorted(set(expected) | set(observed))
     total = sum(observed.values())
     f_obs = np.array([observed.get(k, 0) for k in keys], dtype=float)
@@ -204,6 +204,8 @@ def _sample(version, span) -> list[dict]:
 
 
 def _drift(version, figures: aggregates.Figures, span) -> dict:
+    from scipy import stats as scipy_stats
+
     reference = version.reference_stats or {}
     n = figures.predictions
     if not reference or not any(f["name"] in reference for f in version.schema):
@@ -262,6 +264,8 @@ def _drift(version, figures: aggregates.Figures, span) -> dict:
 
 
 def _live(version, span) -> dict | None:
+    from sklearn.metrics import accuracy_score, f1_score, mean_absolute_error, r2_score
+
     labelled = _all_rows(version, span).exclude(actual=None).values_list("output", "actual")
     pairs = list(labelled.iterator(chunk_size=5000))
     holdout = {k: v for k, v in (version.metrics or {}).items() if isinstance(v, (int, float))}

@@ -3,16 +3,24 @@
 Every door that takes feature values (REST API, HTML form, batch CSV, Open Inference
 Protocol) goes through `rows_validate`, so a value accepted in one is accepted in all.
 Row numbers in messages start at 1.
+
+pandas is imported where a frame is made or read: a server process that serves compiled
+models never imports it.
 """
+
+from __future__ import annotations
 
 import csv
 import io
 import math
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from predictor.services.errors import InvalidInput
 
@@ -25,7 +33,9 @@ PAYLOAD_KEYS = ("inputs", "data", "instances", "dataframe_split", "dataframe_rec
 
 
 def column_is_numeric(series: pd.Series) -> bool:
-    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+    return is_numeric_dtype(series) and not is_bool_dtype(series)
 
 
 def _finite_or_none(value):
@@ -345,6 +355,8 @@ def frame_from_records(*, schema: list[dict], records: list[dict]) -> pd.DataFra
             data[name] = np.array([np.nan if v is None else v for v in values], dtype=float)
         else:
             data[name] = np.array([np.nan if v is None else v for v in values], dtype=object)
+    import pandas as pd
+
     return pd.DataFrame(data, columns=[f["name"] for f in schema])
 
 

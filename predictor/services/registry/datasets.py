@@ -1,11 +1,14 @@
-"""Datasets: validate an uploaded CSV, infer its columns, store it; read it back."""
+"""Datasets: validate an uploaded CSV, infer its columns, store it; read it back.
+(pandas is imported by the functions that make frames, not by every server process.)"""
+
+from __future__ import annotations
 
 import csv
 import hashlib
 import io
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
@@ -14,6 +17,9 @@ from django.db import transaction
 from predictor.models import Dataset, Task, slug_validator
 from predictor.services.errors import InvalidInput, PayloadTooLarge
 from predictor.services.schema import NUMERIC, column_is_numeric, column_profile
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MIN_ROWS = 5
 
@@ -81,6 +87,8 @@ def parse_csv(data: bytes) -> pd.DataFrame:
     if "\x00" in text:
         raise InvalidInput("the file contains NUL bytes: it is not a CSV text file")
     names = _check_header(text)
+    import pandas as pd
+
     try:
         frame = pd.read_csv(io.StringIO(text), skipinitialspace=True)
     except (pd.errors.ParserError, ValueError) as exc:
@@ -175,7 +183,9 @@ def infer_task(target: pd.Series) -> str:
     values = target.dropna()
     if not column_is_numeric(values):
         return "classification"
-    if pd.api.types.is_integer_dtype(values) and values.nunique() <= 20:
+    from pandas.api.types import is_integer_dtype
+
+    if is_integer_dtype(values) and values.nunique() <= 20:
         return "classification"
     return "regression"
 

@@ -1,11 +1,14 @@
-"""Import a model trained elsewhere, without letting its file run code on the server."""
+"""Import a model trained elsewhere, without letting its file run code on the server.
+(Scoring imports scikit-learn when a model is imported, not when this module is.)"""
+
+from __future__ import annotations
 
 import io
 import zipfile
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 from django.conf import settings
 
 from predictor.models import Dataset, ModelVersion, Task
@@ -24,8 +27,9 @@ from predictor.services.schema import (
 from predictor.services.serving import runtime
 from predictor.services.serving.compiled.build import compile_pipeline
 from predictor.services.training.algorithms import MAIN_METRIC, params_jsonable
-from predictor.services.training.evaluate import evaluate
-from predictor.services.training.fit import split_features
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 FEATURE_TYPES = (NUMERIC, CATEGORICAL)
 
@@ -166,6 +170,9 @@ def _metrics(model, declared: Declared, task: str, classes, dataset) -> dict:
     metrics = {"main": MAIN_METRIC[task], "imported": True}
     if declared.frame is None:
         return metrics
+    from predictor.services.training.evaluate import evaluate
+    from predictor.services.training.fit import split_features
+
     columns = [f["name"] for f in declared.schema] + [declared.target]
     X_eval, y_eval = split_features(declared.frame[columns], declared.target, task)
     try:

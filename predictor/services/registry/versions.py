@@ -1,11 +1,8 @@
 """Registered models and versions: creation with safe numbering, stages and their audit."""
 
 import platform
+from importlib import metadata
 
-import joblib
-import numpy
-import pandas
-import sklearn
 from django.db import IntegrityError, transaction
 
 from predictor.models import ModelVersion, RegisteredModel, Stage, StageTransition, Task
@@ -16,12 +13,11 @@ from predictor.services.serving import traffic, versioncache
 
 
 def library_versions() -> dict:
+    """The installed versions (read from the packages' metadata: a server process that
+    only serves compiled models does not import scikit-learn or pandas at all)."""
     return {
         "python": platform.python_version(),
-        "scikit-learn": sklearn.__version__,
-        "numpy": numpy.__version__,
-        "pandas": pandas.__version__,
-        "joblib": joblib.__version__,
+        **{name: metadata.version(name) for name in ("scikit-learn", "numpy", "pandas", "joblib")},
     }
 
 

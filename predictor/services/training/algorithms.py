@@ -1,38 +1,59 @@
-"""The algorithms the service trains, their parameters, and the service's bounds on them."""
+"""The algorithms the service trains, their parameters, and the service's bounds on them.
 
+scikit-learn is imported when an estimator is made, not when this module is: a server
+process that only serves compiled models (and lists the algorithms in its forms) does not
+import it (about 100 MB with scipy)."""
+
+import importlib
 import math
 
 import numpy as np
-from sklearn.base import clone
-from sklearn.ensemble import (
-    GradientBoostingClassifier,
-    GradientBoostingRegressor,
-    RandomForestClassifier,
-    RandomForestRegressor,
-)
-from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
-from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
-from sklearn.neural_network import MLPClassifier, MLPRegressor
-from sklearn.svm import SVR
-from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from predictor.models import Task
 from predictor.services.errors import InvalidInput
-from predictor.services.training.estimators import SVMClassifier
 
 C, R = Task.CLASSIFICATION, Task.REGRESSION
 
+
+def _factory(path: str, **defaults):
+    """A factory of the estimator class at `path` ("module.Class"), imported on first use."""
+    module, _, name = path.rpartition(".")
+
+    def make():
+        return getattr(importlib.import_module(module), name)(**defaults)
+
+    return make
+
+
 # name → {task: estimator factory}. Only the tasks where the algorithm makes sense.
 ALGORITHMS = {
-    "logistic_regression": {C: lambda: LogisticRegression(max_iter=2000)},
-    "linear_regression": {R: LinearRegression},
-    "ridge": {R: Ridge},
-    "decision_tree": {C: DecisionTreeClassifier, R: DecisionTreeRegressor},
-    "random_forest": {C: RandomForestClassifier, R: RandomForestRegressor},
-    "gradient_boosting": {C: GradientBoostingClassifier, R: GradientBoostingRegressor},
-    "svm": {C: SVMClassifier, R: SVR},
-    "knn": {C: KNeighborsClassifier, R: KNeighborsRegressor},
-    "mlp": {C: lambda: MLPClassifier(max_iter=2000), R: lambda: MLPRegressor(max_iter=2000)},
+    "logistic_regression": {C: _factory("sklearn.linear_model.LogisticRegression", max_iter=2000)},
+    "linear_regression": {R: _factory("sklearn.linear_model.LinearRegression")},
+    "ridge": {R: _factory("sklearn.linear_model.Ridge")},
+    "decision_tree": {
+        C: _factory("sklearn.tree.DecisionTreeClassifier"),
+        R: _factory("sklearn.tree.DecisionTreeRegressor"),
+    },
+    "random_forest": {
+        C: _factory("sklearn.ensemble.RandomForestClassifier"),
+        R: _factory("sklearn.ensemble.RandomForestRegressor"),
+    },
+    "gradient_boosting": {
+        C: _factory("sklearn.ensemble.GradientBoostingClassifier"),
+        R: _factory("sklearn.ensemble.GradientBoostingRegressor"),
+    },
+    "svm": {
+        C: _factory("predictor.services.training.estimators.SVMClassifier"),
+        R: _factory("sklearn.svm.SVR"),
+    },
+    "knn": {
+        C: _factory("sklearn.neighbors.KNeighborsClassifier"),
+        R: _factory("sklearn.neighbors.KNeighborsRegressor"),
+    },
+    "mlp": {
+        C: _factory("sklearn.neural_network.MLPClassifier", max_iter=2000),
+        R: _factory("sklearn.neural_network.MLPRegressor", max_iter=2000),
+    },
 }
 # Parameters the service sets itself: changing them would break what it promises.
 RESERVED_PARAMS: dict[str, set] = {}
@@ -113,6 +134,8 @@ def params_check(estimator, algorithm: str, params: dict, where: str = "params")
         if not ok:
             raise InvalidInput(f"parameter {key!r} has an unsupported value {value!r}", field=where)
         _check_bound(key, value, where)
+    from sklearn.base import clone
+
     trial = clone(estimator)
     trial.set_params(**{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()})
     try:

@@ -12,7 +12,6 @@ from django.utils import timezone
 from predictor.models import JobStatus, RegisteredModel, RetrainPolicy, Stage, Task, TrainingJob
 from predictor.services import monitoring
 from predictor.services.errors import InvalidInput
-from predictor.services.training.retrain import retrain_create
 
 FIELDS = (
     "every_hours",
@@ -89,6 +88,8 @@ def due_reason(policy: RetrainPolicy, now) -> str | None:
 def run_due(now=None) -> list[TrainingJob]:
     """Start one retrain job for every model whose policy is due and that has no job
     waiting or running; the jobs started."""
+    from predictor.services.training.retrain import retrain_create  # scikit-learn, pandas
+
     now = now or timezone.now()
     started = []
     for policy_id in RetrainPolicy.objects.filter(enabled=True).values_list("pk", flat=True):
