@@ -455,7 +455,11 @@ def main():
         from bench.demo_bench import demo_bench
 
         table = demo_bench(args.seconds, token, sys.modules[__name__])
-        sections.append("## Every demo model, one row, one connection\n\n" + table + "\n")
+        sections.append(
+            "## Every demo model, one row, one connection\n\n(On PostgreSQL, after `VACUUM (ANALYZE)` of the log the runs above filled.)\n\n"
+            + table
+            + "\n"
+        )
     if "shadow" in parts:
         from bench.shadow_bench import shadow_bench
 
