@@ -85,6 +85,9 @@ def _run() -> None:
             connections[DEFAULT_DB_ALIAS].close()  # a broken connection is made anew
         except Exception:  # never let the thread die with figures pending
             log.exception("hourly aggregates could not be added (kept for the next try)")
+        if delay() <= 0 and not pending():  # switched off (tests): nothing left to add
+            connections[DEFAULT_DB_ALIAS].close()
+            return
 
 
 def flush_quietly() -> None:

@@ -89,3 +89,15 @@ def test_with_no_delay_the_figures_are_in_the_rows_statement(iris_version, setti
     inference.predict(version=iris_version, records=rows(4))
     assert not deferred.pending()
     assert added(iris_version) == (4, 1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_timer_stops_and_lets_go_of_its_connection_when_switched_off(iris_version, settings):
+    settings.PREDICTION_AGGREGATES_DELAY = 0.1
+    inference.predict(version=iris_version, records=rows(2))
+    thread = deferred._thread
+    assert thread is not None and thread.is_alive()
+    settings.PREDICTION_AGGREGATES_DELAY = 0
+    thread.join(timeout=5)
+    assert not thread.is_alive()
+    assert added(iris_version) == (2, 1)
