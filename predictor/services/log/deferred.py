@@ -5,10 +5,11 @@ writer update the same aggregate rows (one per hour, version and source), so the
 queue on those rows' locks, and PostgreSQL's JSON merging doubles the statement's cost:
 measured here, one-row requests on iris went from p50 3.4–4.7 ms to 1.9–2.1 ms and from
 515–543 to 904–966 req/s without it. So, when `PREDICTION_AGGREGATES_DELAY` (seconds) is
-above 0, the writer commits the rows alone and hands their figures here; they are summed in
-memory and added in one upsert every DELAY seconds by a thread of this process, before any
-reader of the aggregates in this process reads them, when a job ends, and when the process
-exits. The rows stay the truth: figures are only ever added for rows already committed.
+above 0, the writer commits the rows alone and hands the requests it served here; they are
+counted together (one set of figures per hour, version, source and user) and added in one
+upsert every DELAY seconds by a thread of this process, before any reader of the aggregates
+in this process reads them, when a job ends, and when the process exits. The rows stay the
+truth: figures are only ever added for rows already committed.
 
 If the process dies without exiting (SIGKILL, power), the figures of its last DELAY seconds
 are missing from the aggregates until `manage.py rebuild_aggregates` recomputes them from
@@ -23,6 +24,7 @@ import time
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 
+from predictor.models import ModelVersion
 from predictor.services.log import aggregates
 
 log = logging.getLogger(__name__)
@@ -64,8 +66,22 @@ def flush() -> None:
             aggregates.tally_write(tally, DEFAULT_DB_ALIAS)
     except Exception:
         with _lock:
-            _served[:0] = taken
+            _served[:0] = _of_existing_versions(taken)
         raise
+
+
+def _of_existing_versions(taken: list[aggregates.Served]) -> list[aggregates.Served]:
+    """What is kept for the next try: not the requests of a version deleted meanwhile
+    (its rows went with it; its figures would fail every later upsert)."""
+    try:
+        there = set(
+            ModelVersion.objects.filter(pk__in={s.version.pk for s in taken}).values_list(
+                "pk", flat=True
+            )
+        )
+    except DatabaseError:
+        return taken  # the database is away: keep everything
+    return [s for s in taken if s.version.pk in there]
 
 
 def _thread_start() -> None:

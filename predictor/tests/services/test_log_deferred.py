@@ -11,6 +11,7 @@ from django.utils import timezone
 from predictor.models import Prediction, PredictionHour, Source
 from predictor.services.log import aggregates, deferred, windows
 from predictor.services.serving import inference
+from predictor.tests.conftest import train
 from predictor.tests.services.test_log import rows
 
 
@@ -101,3 +102,22 @@ def test_the_timer_stops_and_lets_go_of_its_connection_when_switched_off(iris_ve
     thread.join(timeout=5)
     assert not thread.is_alive()
     assert added(iris_version) == (2, 1)
+
+
+@pytest.mark.django_db(transaction=True)  # the foreign key is checked when flush commits
+def test_a_version_deleted_before_its_figures_are_added_does_not_block_the_others(
+    iris_version, iris_dataset, settings, monkeypatch
+):
+    settings.PREDICTION_AGGREGATES_DELAY = 30
+    monkeypatch.setattr(deferred, "_thread_start", lambda: None)
+    other = train(iris_dataset, model="iris-other")
+    inference.predict(version=other, records=rows(2))
+    inference.predict(version=iris_version, records=rows(3))
+    # Its rows are erased and the model deleted before the figures are added.
+    Prediction.objects.filter(version=other).delete()
+    other.model.delete()
+    with pytest.raises(DatabaseError):
+        deferred.flush()
+    deferred.flush()  # the next try adds the rest
+    assert added(iris_version) == (3, 1)
+    assert not deferred.pending()
