@@ -293,6 +293,9 @@ def out_of_range(schema: list[dict], record: dict) -> list[dict]:
     return found
 
 
+_ABSENT = object()  # a feature the record does not have
+
+
 def _clean_row(
     record: dict, schema: list[dict], row: int | str, warnings: list, known: set | None = None
 ) -> dict:
@@ -329,9 +332,6 @@ def _clean_row(
             )
         out[name] = value
     return out
-
-
-_ABSENT = object()
 
 
 def rows_validate(*, schema: list[dict], records: list[dict], max_rows: int) -> ValidRows:

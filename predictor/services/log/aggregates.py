@@ -12,6 +12,7 @@ import bisect
 import json
 import math
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -208,7 +209,7 @@ class Served:
     latency_ms: float
 
 
-def tally_of(served: list[Served]) -> "Tally":
+def tally_of(served: Iterable[Served]) -> "Tally":
     """The increments of many requests: those of one hour, version, source and user are
     counted together, once."""
     tally = Tally()
@@ -217,7 +218,7 @@ def tally_of(served: list[Served]) -> "Tally":
         groups[(item.version.pk, hour_of(item.moment), item.source, item.user_id)].append(item)
     for items in groups.values():
         first = items[0]
-        tally.add_request(
+        tally.add_requests(
             first.version,
             moment=first.moment,
             source=first.source,
@@ -235,23 +236,11 @@ class Tally:
     def __init__(self):
         self.keys: dict[tuple, Figures] = defaultdict(Figures)
 
-    def add_request(
-        self,
-        version,
-        *,
-        moment,
-        source,
-        user_id,
-        records,
-        outputs,
-        latency_ms=0.0,
-        requests: int = 1,
-        latencies: list[float] | None = None,
+    def add_requests(
+        self, version, *, moment, source, user_id, records, outputs, latencies: list[float]
     ):
-        """The rows of one request (one source, user and latency), or of several requests
-        of the same key at once (`latencies`: one per request)."""
-        if latencies is None:
-            latencies = [latency_ms] * requests
+        """The rows of one or more requests of one key (one source and user), with the
+        latency of each request."""
         figures = Figures()
         figures.predictions += len(records)
         figures.requests += len(latencies)

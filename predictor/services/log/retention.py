@@ -200,14 +200,14 @@ def rebuild(*, since: datetime | None = None, until: datetime | None = None) -> 
 def _add_request(tally, versions, key, request) -> None:
     version_id, source, user_id, at, _ = key
     version = versions[version_id]
-    tally.add_request(
+    tally.add_requests(
         version,
         moment=at,
         source=source,
         user_id=user_id,
         records=[r[0] for r in request],
         outputs=[r[1] for r in request],
-        latency_ms=request[0][3],
+        latencies=[request[0][3]],
     )
     for _inputs, output, actual, _ in request:
         if actual is not None:

@@ -112,7 +112,7 @@ def rows_write(rows: list[dict], served: list[aggregates.Served] = ()) -> list[i
     if served and deferred.delay() > 0:
         later = served
     elif served:
-        tally = aggregates.tally_of(list(served))
+        tally = aggregates.tally_of(served)
     try:
         if connection.vendor == "postgresql":
             sql, params = _postgresql(connection, rows, rows[0]["created_at"], tally)
