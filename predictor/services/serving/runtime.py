@@ -26,6 +26,18 @@ from predictor.services.schema import NUMERIC, frame_from_records
 class Output:
     predictions: list
     probabilities: list[dict] | None
+    # The rows (0-based) whose output is not a finite number: inputs far outside the
+    # training range can overflow a model, and such a row can be neither stored nor
+    # answered as JSON. The caller refuses them.
+    nonfinite: tuple = ()
+
+
+def _nonfinite(values, also: tuple = ()) -> tuple:
+    finite = np.isfinite(np.asarray(values, dtype=np.float64))
+    if finite.all() and not also:
+        return ()
+    found = np.flatnonzero(~finite.reshape(finite.shape[0], -1).all(axis=1)).tolist()
+    return tuple(sorted({*found, *also}))
 
 
 def _native(value):
@@ -46,20 +58,53 @@ class SklearnRuntime:
     def predict(self, records: list[dict]) -> Output:
         frame = frame_from_records(schema=self.schema, records=records)
         steps = getattr(self.model, "steps", None)
+        overflowed = ()
         if steps and len(steps) > 1:
             # Preprocess once; the estimator then gives labels and probabilities.
             features, estimator = self.model[:-1].transform(frame), steps[-1][1]
+            features, overflowed = _finite_features(features)
         else:
             features, estimator = frame, self.model
-        predicted = [_native(v) for v in estimator.predict(features)]
+        raw = estimator.predict(features)
+        predicted = [_native(v) for v in raw]
         if not self.has_probabilities:
             if self.task == Task.REGRESSION:
                 predicted = [float(v) for v in predicted]
-            return Output(predictions=predicted, probabilities=None)
+                nonfinite = _nonfinite(raw, overflowed)
+                return Output(predictions=predicted, probabilities=None, nonfinite=nonfinite)
+            return Output(predictions=predicted, probabilities=None, nonfinite=overflowed)
         classes = [str(_native(c)) for c in estimator.classes_]
         proba = estimator.predict_proba(features)
         probabilities = [{c: round(float(p), 6) for c, p in zip(classes, row)} for row in proba]
-        return Output(predictions=predicted, probabilities=probabilities)
+        return Output(
+            predictions=predicted,
+            probabilities=probabilities,
+            nonfinite=_nonfinite(proba, overflowed),
+        )
+
+
+def _finite_features(features) -> tuple:
+    """Preprocessed features with the rows that overflowed (a finite input far outside the
+    training range can scale to infinity) set to 0, and those rows: scikit-learn refuses a
+    whole call for one such row, and the caller refuses only the rows' own requests."""
+    from scipy import sparse
+
+    if sparse.issparse(features):
+        if features.dtype.kind != "f" or np.isfinite(features.data).all():
+            return features, ()
+        coo = features.tocoo()
+        rows = np.unique(coo.row[~np.isfinite(coo.data)])
+        features = features.copy()
+        features.data[~np.isfinite(features.data)] = 0.0
+        return features, tuple(rows.tolist())
+    if not isinstance(features, np.ndarray) or features.dtype.kind != "f":
+        return features, ()
+    finite = np.isfinite(features).reshape(features.shape[0], -1).all(axis=1)
+    if finite.all():
+        return features, ()
+    features = features.copy()
+    features[~finite] = 0.0
+    return features, tuple(np.flatnonzero(~finite).tolist())
 
 
 class OnnxRuntime:
@@ -88,14 +133,17 @@ class OnnxRuntime:
                 feeds[name] = np.array(values, dtype=object).reshape(-1, 1)
         outputs = self.session.run(None, feeds)
         if self.task != Task.CLASSIFICATION:
-            return Output(predictions=[float(v) for v in outputs[0].ravel()], probabilities=None)
+            values = outputs[0].ravel()
+            return Output(
+                predictions=values.tolist(), probabilities=None, nonfinite=_nonfinite(values)
+            )
         label_of, key = self.label_of, _label_key
         labels = [label_of[key(v)] for v in outputs[0].ravel().tolist()]
         # Rounded by numpy (as round() does: to even at a tie), one dict per row.
         classes = self.classes
-        rounded = np.round(np.asarray(outputs[1], dtype=np.float64), 6).tolist()
-        probabilities = [dict(zip(classes, row)) for row in rounded]
-        return Output(predictions=labels, probabilities=probabilities)
+        proba = np.asarray(outputs[1], dtype=np.float64)
+        probabilities = [dict(zip(classes, row)) for row in np.round(proba, 6).tolist()]
+        return Output(predictions=labels, probabilities=probabilities, nonfinite=_nonfinite(proba))
 
 
 def _label_key(value) -> str:

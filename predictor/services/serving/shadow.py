@@ -110,6 +110,8 @@ def _one(version, work: Work) -> None:
         schema=version.schema, records=work.records, max_rows=len(work.records)
     ).records
     output = runtime.runtime_for(version).predict(records)
+    if output.nonfinite:
+        raise ValueError(f"the output of row {output.nonfinite[0] + 1} is not a finite number")
     now = timezone.now()
     latency_ms = (time.perf_counter() - started) * 1000.0
     served = aggregates.Served(
