@@ -280,16 +280,28 @@ def _check_count(count: int, max_rows: int) -> None:
 def out_of_range(schema: list[dict], record: dict) -> list[dict]:
     """The numeric values of a record below the training minimum or above the maximum by
     more than the range's width: [{"feature", "value", "min", "max"}]."""
-    found = []
+    return _far_of(_ranges(schema), record)
+
+
+def _ranges(schema: list[dict]) -> list[tuple]:
+    """(name, floor, ceiling, min, max) of each numeric feature with a training range."""
+    ranges = []
     for feature in schema:
-        value, low, high = record.get(feature["name"]), feature.get("min"), feature.get("max")
-        if feature["type"] != NUMERIC or low is None or high is None:
-            continue
+        low, high = feature.get("min"), feature.get("max")
+        if feature["type"] == NUMERIC and low is not None and high is not None:
+            width = high - low
+            ranges.append((feature["name"], low - width, high + width, low, high))
+    return ranges
+
+
+def _far_of(ranges: list[tuple], record: dict) -> list[dict]:
+    found = []
+    for name, floor, ceiling, low, high in ranges:
+        value = record.get(name)
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             continue
-        width = high - low
-        if value < low - width or value > high + width:
-            found.append({"feature": feature["name"], "value": value, "min": low, "max": high})
+        if value < floor or value > ceiling:
+            found.append({"feature": name, "value": value, "min": low, "max": high})
     return found
 
 
@@ -342,7 +354,8 @@ def rows_validate(*, schema: list[dict], records: list[dict], max_rows: int) -> 
     clean = [
         _clean_row(record, schema, i, notes, known) for i, record in enumerate(records, start=1)
     ]
-    return ValidRows(records=clean, warnings=[out_of_range(schema, r) for r in clean], notes=notes)
+    ranges = _ranges(schema)
+    return ValidRows(records=clean, warnings=[_far_of(ranges, r) for r in clean], notes=notes)
 
 
 def frame_from_records(*, schema: list[dict], records: list[dict]) -> pd.DataFrame:
@@ -465,9 +478,10 @@ def rows_from_csv(text: str, *, schema: list[dict], max_rows: int) -> ValidRows:
             errors.append(exc.message)
     if errors:
         raise _lines_invalid(errors)
+    ranges = _ranges(schema)
     return ValidRows(
         records=records,
-        warnings=[out_of_range(schema, r) for r in records],
+        warnings=[_far_of(ranges, r) for r in records],
         notes=warnings,
         extra_columns=[header[i] for i in extra_at],
         extras=extras,
