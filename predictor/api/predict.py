@@ -5,11 +5,11 @@ import functools
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample
-from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from predictor.api import serializers as s
 from predictor.api.parsers import CSVParser, SafeJSONParser
+from predictor.api.renderers import PredictionJSONRenderer
 from predictor.models import Source
 from predictor.services import metrics, schema
 from predictor.services.serving import inference, routing
@@ -60,7 +60,7 @@ PREDICT_EXAMPLES = [
 
 # The hot path: JSON (or CSV) in, JSON out, nothing to negotiate.
 PREDICT_PARSERS = [SafeJSONParser, CSVParser]
-PREDICT_RENDERERS = [JSONRenderer]
+PREDICT_RENDERERS = [PredictionJSONRenderer]
 
 
 def timed(source: str):
