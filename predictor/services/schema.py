@@ -285,24 +285,21 @@ def out_of_range(schema: list[dict], record: dict) -> list[dict]:
 
 def _ranges(schema: list[dict]) -> list[tuple]:
     """(name, floor, ceiling, min, max) of each numeric feature with a training range."""
-    ranges = []
-    for feature in schema:
-        low, high = feature.get("min"), feature.get("max")
-        if feature["type"] == NUMERIC and low is not None and high is not None:
-            width = high - low
-            ranges.append((feature["name"], low - width, high + width, low, high))
-    return ranges
+    return [
+        (f["name"], low - (high - low), high + (high - low), low, high)
+        for f in schema
+        if f["type"] == NUMERIC and None not in (low := f.get("min"), high := f.get("max"))
+    ]
 
 
 def _far_of(ranges: list[tuple], record: dict) -> list[dict]:
-    found = []
-    for name, floor, ceiling, low, high in ranges:
-        value = record.get(name)
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            continue
-        if value < floor or value > ceiling:
-            found.append({"feature": name, "value": value, "min": low, "max": high})
-    return found
+    return [
+        {"feature": name, "value": value, "min": low, "max": high}
+        for name, floor, ceiling, low, high in ranges
+        if isinstance(value := record.get(name), (int, float))
+        and not isinstance(value, bool)
+        and (value < floor or value > ceiling)
+    ]
 
 
 _ABSENT = object()  # a feature the record does not have
