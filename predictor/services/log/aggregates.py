@@ -111,15 +111,26 @@ def _regression(version) -> bool:
     return version.model.task == Task.REGRESSION
 
 
+# A value enters the sums at most this large: a model may answer a finite number whose
+# square is not (1e200), and a sum that overflows would stop every later figure of the
+# hour (the database refuses infinity). The bins still count the value where it falls.
+SUM_BOUND = 1e100
+
+
+def _bounded(value: float) -> float:
+    return max(-SUM_BOUND, min(SUM_BOUND, value))
+
+
 def output_counts(version, outputs: list) -> tuple[Counter, float, float]:
     """Classes counted by label; regression values on the target's training bins, with
-    their sum and sum of squares."""
+    their sum and sum of squares (each value at most ±`SUM_BOUND`)."""
     if not _regression(version):
         return Counter(map(str, outputs)), 0.0, 0.0
     stat = (version.reference_stats or {}).get(OUTPUT)
     numbers = [float(o) for o in outputs if _numeric(o)]
     counts = value_counts(numbers, stat) if stat else Counter()
-    return counts, math.fsum(numbers), math.fsum(x * x for x in numbers)
+    bounded = [_bounded(x) for x in numbers]
+    return counts, math.fsum(bounded), math.fsum(x * x for x in bounded)
 
 
 def feedback_figures(version, output, actual) -> dict:
@@ -129,7 +140,7 @@ def feedback_figures(version, output, actual) -> dict:
     if _regression(version):
         if not (_numeric(output) and _numeric(actual)):
             return {"labelled": 1, "correct": 0, "abs_error_sum": 0.0, "sq_error_sum": 0.0}
-        error = float(actual) - float(output)
+        error = _bounded(float(actual) - float(output))
         return {
             "labelled": 1,
             "correct": 0,

@@ -140,3 +140,38 @@ def test_overflowed_feature_rows_are_named_and_zeroed(sparse):
     assert np.isfinite(dense).all() and np.array_equal(dense[[0, 2]], features[[0, 2]])
     assert np.isinf(features[1, 0])  # the caller's array is left as it was
     assert runtime._finite_features(given[[0, 2]])[1] == ()
+
+
+@pytest.mark.parametrize("delay", [0, 30])
+def test_an_output_too_large_to_square_is_served_and_summed_within_bounds(
+    diabetes_version, alice, settings, monkeypatch, delay
+):
+    import math
+
+    from predictor.services.log import aggregates, deferred
+
+    settings.PREDICTION_AGGREGATES_DELAY = delay
+    monkeypatch.setattr(deferred, "_served", [])
+    monkeypatch.setattr(deferred, "_thread_start", lambda: None)  # added below, by hand
+    response = client_for(alice).post(
+        "/api/models/diabetes/predict/",
+        {"inputs": [_row(1e200), _row(-1e200), _row(0.01)]},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    huge = response.json()["predictions"][:2]
+    assert all(math.isfinite(v) and abs(v) > 1e160 for v in huge)  # squares would overflow
+    deferred.flush()
+    assert not deferred.pending()
+    hour = PredictionHour.objects.get(version=diabetes_version, user_key=aggregates.ALL_USERS)
+    assert hour.predictions == 3
+    assert math.isfinite(hour.output_sum) and math.isfinite(hour.output_sumsq)
+    assert hour.output_sumsq >= 2 * aggregates.SUM_BOUND**2
+    # Feedback with an error too large to square is summed within the same bound.
+    first = Prediction.objects.order_by("pk").first()
+    answer = client_for(alice).post(
+        f"/api/predictions/{first.pk}/feedback/", {"actual": -1e308}, format="json"
+    )
+    assert answer.status_code == 200, answer.content
+    hour.refresh_from_db()
+    assert hour.labelled == 1 and hour.sq_error_sum == aggregates.SUM_BOUND**2
