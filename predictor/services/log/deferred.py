@@ -22,7 +22,7 @@ import threading
 import time
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, DataError, connections, transaction
 
 from predictor.models import ModelVersion
 from predictor.services.log import aggregates
@@ -61,13 +61,50 @@ def flush() -> None:
     if not taken:
         return
     try:
-        tally = aggregates.tally_of(taken)
-        with transaction.atomic(using=DEFAULT_DB_ALIAS):
-            aggregates.tally_write(tally, DEFAULT_DB_ALIAS)
+        _add(taken)
+    except _UNADDABLE as exc:
+        log.error(
+            "hourly aggregates: %d requests' figures refused (%s); adding them one by one",
+            len(taken),
+            exc,
+        )
+        _add_one_by_one(taken)
     except Exception:
         with _lock:
             _served[:0] = _of_existing_versions(taken)
         raise
+
+
+# Figures that no later try could add either (a value the database refuses, or one that
+# cannot be counted): kept pending, they would fail every flush of this process after them.
+_UNADDABLE = (DataError, ArithmeticError, TypeError, ValueError)
+
+
+def _add(served: list[aggregates.Served]) -> None:
+    tally = aggregates.tally_of(served)
+    with transaction.atomic(using=DEFAULT_DB_ALIAS):
+        aggregates.tally_write(tally, DEFAULT_DB_ALIAS)
+
+
+def _add_one_by_one(taken: list[aggregates.Served]) -> None:
+    """Each request's figures alone: those refused again are dropped (logged; the rows are
+    stored, and `rebuild_aggregates` recomputes their hours), the others added. If the
+    database goes away meanwhile, what is left stays pending and the error is raised."""
+    for i, served in enumerate(taken):
+        try:
+            _add([served])
+        except _UNADDABLE as exc:
+            log.error(
+                "hourly aggregates: the figures of a request to %s at %s are dropped (%s); "
+                "run rebuild_aggregates for that hour",
+                served.version,
+                served.moment,
+                exc,
+            )
+        except Exception:
+            with _lock:
+                _served[:0] = _of_existing_versions(taken[i:])
+            raise
 
 
 def _of_existing_versions(taken: list[aggregates.Served]) -> list[aggregates.Served]:

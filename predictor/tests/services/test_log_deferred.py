@@ -121,3 +121,30 @@ def test_a_version_deleted_before_its_figures_are_added_does_not_block_the_other
     deferred.flush()  # the next try adds the rest
     assert added(iris_version) == (3, 1)
     assert not deferred.pending()
+
+
+def test_figures_no_try_could_add_are_dropped_and_do_not_block_the_others(
+    iris_version, settings, monkeypatch, caplog
+):
+    settings.PREDICTION_AGGREGATES_DELAY = 30
+    monkeypatch.setattr(deferred, "_thread_start", lambda: None)
+    inference.predict(version=iris_version, records=rows(3))
+    # A request whose figures cannot be counted (outputs no count can take).
+    poison = aggregates.Served(
+        version=iris_version,
+        moment=timezone.now(),
+        source=Source.API,
+        user_id=None,
+        records=rows(1),
+        outputs=None,
+        latency_ms=1.0,
+    )
+    deferred.add([poison])
+    inference.predict(version=iris_version, records=rows(2))
+    deferred.flush()  # the others are added, the one that cannot be is dropped
+    assert added(iris_version) == (5, 2)
+    assert not deferred.pending()
+    assert "dropped" in caplog.text and "rebuild_aggregates" in caplog.text
+    inference.predict(version=iris_version, records=rows(1))
+    deferred.flush()
+    assert added(iris_version) == (6, 3)
