@@ -1,8 +1,9 @@
 """Where jobs run, and how a job row goes from queued to its end.
 
-A job's kind (`train`, `retrain`) names a function that its own module registers with
-`job_kind`; the runner looks it up by name and imports the module only when a job of that
-kind first runs in a process (`_KIND_MODULES`); those modules enqueue through `job_enqueue`. Runners (`TRAINING_BACKEND`):
+A job's kind (`train`, `retrain`, `batch`) names a function that its own module registers
+with `job_kind`; the runner looks it up by name and imports the module only when a job of
+that kind first runs in a process (`_KIND_MODULES`); those modules enqueue through
+`job_enqueue`. Runners (`TRAINING_BACKEND`):
 
 - `db` (default): the job rows are the queue. `manage.py run_worker` (started by `make run`
   beside the server) claims the oldest queued job (`SELECT … FOR UPDATE SKIP LOCKED` on

@@ -53,8 +53,10 @@ def pending() -> bool:
 
 def flush() -> None:
     """Count everything pending now and add it in one upsert (in key order, so concurrent
-    flushes of other processes cannot deadlock with it). If it cannot be written, it stays
-    pending and the error is raised."""
+    flushes of other processes cannot deadlock with it). Figures no try could add
+    (`_UNADDABLE`) are added request by request, and those refused again dropped; if the
+    upsert fails otherwise (the database is away), everything stays pending and the error
+    is raised."""
     global _served
     with _lock:
         taken, _served = _served, []
