@@ -13,6 +13,7 @@ import json
 import logging
 
 import orjson
+import psycopg
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 
 from predictor.models import Prediction
@@ -109,6 +110,32 @@ def _dumps(value) -> str:
         return json.dumps(value, separators=(",", ":"))
 
 
+class _PreparingCursor(psycopg.Cursor):
+    """Binds its parameters on the server and prepares its statement: the first execution
+    on a connection prepares it, the next ones only send the parameters. psycopg prepares
+    nothing on a connection whose `prepare_threshold` is None (the settings set it unless
+    PREDICTION_LOG_PREPARED=false), so then this is a plain server-binding cursor."""
+
+    def execute(self, query, params=None, *, prepare=None, binary=None):
+        return super().execute(query, params, prepare=True, binary=binary)
+
+    def _send_query_prepared(self, name, pgq, *, binary=None):
+        # psycopg keeps the statement's text only for statements it does not prepare;
+        # Django's query log (DEBUG, tests that count queries) reads it from there.
+        self._query = pgq
+        super()._send_query_prepared(name, pgq, binary=binary)
+
+
+def _prepared_cursor(connection):
+    """A Django cursor (errors translated, queries counted) over a `_PreparingCursor`."""
+    connection.ensure_connection()
+    with connection.wrap_database_errors:
+        raw = _PreparingCursor(connection.connection)
+    if connection.queries_logged:
+        return connection.make_debug_cursor(raw)
+    return connection.make_cursor(raw)
+
+
 def rows_write(rows: list[dict], served: list[aggregates.Served] = ()) -> list[int]:
     """Insert the rows (dicts of `COLUMNS`, one `created_at` for all) and add what the
     requests that `served` them count to the hourly aggregates, atomically, committed
@@ -125,7 +152,7 @@ def rows_write(rows: list[dict], served: list[aggregates.Served] = ()) -> list[i
     try:
         if connection.vendor == "postgresql":
             sql, params = _postgresql(connection, rows, rows[0]["created_at"], tally)
-            with connection.cursor() as cursor:
+            with _prepared_cursor(connection) as cursor:
                 cursor.execute(sql, params)
                 ids = [row[0] for row in cursor.fetchall()]
         else:
