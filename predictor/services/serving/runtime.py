@@ -137,8 +137,9 @@ class OnnxRuntime:
             return Output(
                 predictions=values.tolist(), probabilities=None, nonfinite=_nonfinite(values)
             )
-        label_of, key = self.label_of, _label_key
-        labels = [label_of[key(v)] for v in outputs[0].ravel().tolist()]
+        raw = outputs[0].ravel().tolist()
+        label_of = {v: self.label_of[_label_key(v)] for v in set(raw)}  # once per class
+        labels = list(map(label_of.__getitem__, raw))
         # Rounded by numpy (as round() does: to even at a tie), one dict per row.
         classes = self.classes
         proba = np.asarray(outputs[1], dtype=np.float64)
