@@ -14,6 +14,7 @@ from django.conf import settings
 from predictor.models import Dataset, ModelVersion, Task
 from predictor.services import registry
 from predictor.services.errors import ArtifactIntegrityError, InvalidInput
+from predictor.services.reference import reference_stats_from_frame
 from predictor.services.registry import artifacts
 from predictor.services.registry.datasets import dataset_frame
 from predictor.services.schema import (
@@ -21,7 +22,6 @@ from predictor.services.schema import (
     NUMERIC,
     example_record,
     records_from_frame,
-    reference_stats_from_frame,
     schema_from_frame,
 )
 from predictor.services.serving import runtime

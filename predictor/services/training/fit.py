@@ -11,9 +11,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from predictor.models import Task
+from predictor.services.reference import reference_stats_from_frame
 from predictor.services.schema import (
     column_is_numeric,
-    reference_stats_from_frame,
     schema_from_frame,
 )
 from predictor.services.training import search
