@@ -55,10 +55,28 @@ def post_fork(server, worker):
 
 
 def post_worker_init(worker):
-    """Every worker reports its CPU and memory from the start, not from its first scrape."""
+    """Every worker reports its CPU and memory from the start, not from its first scrape;
+    then what lives as long as the worker is put out of the garbage collector's reach."""
     from predictor.services import metrics
 
     metrics.process_sampler_start()
+    freeze_long_lived()
+
+
+def freeze_long_lived():
+    """The modules, settings and every door (the URLconf, loaded here rather than by the
+    first request) live as long as the worker. gc.freeze() moves them out of the cyclic
+    collector's reach, so a full collection scans what requests made, not the whole heap:
+    a 1,000-row request allocates enough to set one off every twenty requests or so, and
+    each took about 58 ms here (a quarter of such a request's CPU, on average). Objects
+    are still freed when no longer referenced; only cycles among these are never sought."""
+    import gc
+
+    from django.urls import get_resolver
+
+    get_resolver().url_patterns  # noqa: B018 (imports every view and the services)
+    gc.collect()
+    gc.freeze()
 
 
 def worker_exit(server, worker):
