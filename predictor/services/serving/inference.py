@@ -10,6 +10,7 @@
 No response carries a prediction that was not stored.
 """
 
+import itertools
 import re
 import time
 import uuid
@@ -159,6 +160,7 @@ def _execute(batch: list[batcher.Pending]) -> None:
     version = batch[0].context.version
     output = runtime.runtime_for(version).predict([r for p in batch for r in p.rows])
     now = timezone.now()
+    model_id, version_id, sensitive = version.model_id, version.pk, version.sensitive
     served = []
     rows, spans, start = [], [], 0
     for pending in batch:
@@ -169,6 +171,7 @@ def _execute(batch: list[batcher.Pending]) -> None:
         latency_ms = (time.perf_counter() - call.started) * 1000.0
         probabilities = output.probabilities[start:end] if output.probabilities else None
         user_id = call.user.pk if call.user is not None else None
+        outputs = output.predictions[start:end]
         served.append(
             aggregates.Served(
                 version=version,
@@ -176,20 +179,20 @@ def _execute(batch: list[batcher.Pending]) -> None:
                 source=call.source,
                 user_id=user_id,
                 records=pending.rows,
-                outputs=output.predictions[start:end],
+                outputs=outputs,
                 latency_ms=latency_ms,
             )
         )
         spans.append((pending, start, end, len(rows), probabilities))
-        for i, record in enumerate(pending.rows):
-            stored, sealed = sealing.seal(record, version.sensitive)
+        for record, predicted, chances in zip(pending.rows, outputs, probabilities or _NONE):
+            stored, sealed = sealing.seal(record, sensitive) if sensitive else (record, "")
             rows.append(
                 {
-                    "model_id": version.model_id,
-                    "version_id": version.pk,
+                    "model_id": model_id,
+                    "version_id": version_id,
                     "inputs": stored,
-                    "output": output.predictions[start + i],
-                    "probabilities": probabilities[i] if probabilities else None,
+                    "output": predicted,
+                    "probabilities": chances,
                     "source": call.source,
                     "user_id": user_id,
                     "latency_ms": latency_ms,
@@ -205,6 +208,9 @@ def _execute(batch: list[batcher.Pending]) -> None:
     metrics.call_logged(model_name=version.model.name, version_number=version.version, rows=rows)
     for pending, start, end, at, probabilities in spans:
         pending.value = (ids[at : at + end - start], output.predictions[start:end], probabilities)
+
+
+_NONE = itertools.repeat(None)  # the probabilities of a regression's rows
 
 
 def _nonfinite_error(nonfinite: tuple, start: int, end: int) -> InvalidInput | None:
