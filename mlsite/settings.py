@@ -57,7 +57,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "predictor.middleware.CSPMiddleware",  # django-csp's, its usual headers built once
 ]
 
 # Content-Security-Policy (django-csp) on every response: scripts, styles, images, fonts
