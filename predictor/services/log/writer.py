@@ -127,13 +127,12 @@ class _PreparingCursor(psycopg.Cursor):
 
 
 def _prepared_cursor(connection):
-    """A Django cursor (errors translated, queries counted) over a `_PreparingCursor`."""
+    """`connection.cursor()` (health check, errors translated, queries counted), over a
+    `_PreparingCursor` instead of Django's client-binding one."""
+    connection.close_if_health_check_failed()
     connection.ensure_connection()
     with connection.wrap_database_errors:
-        raw = _PreparingCursor(connection.connection)
-    if connection.queries_logged:
-        return connection.make_debug_cursor(raw)
-    return connection.make_cursor(raw)
+        return connection._prepare_cursor(_PreparingCursor(connection.connection))
 
 
 def rows_write(rows: list[dict], served: list[aggregates.Served] = ()) -> list[int]:

@@ -152,6 +152,9 @@ def _serve(version, valid: ValidRows, source, user, request_id, started, ticket)
     )
 
 
+_NONE = itertools.repeat(None)  # the probabilities of a regression's rows
+
+
 def _execute(batch: list[batcher.Pending]) -> None:
     """One model call for the rows of every caller in `batch` (one version), then their
     log rows in one INSERT, committed before any of them is answered. A caller whose rows
@@ -208,9 +211,6 @@ def _execute(batch: list[batcher.Pending]) -> None:
     metrics.call_logged(model_name=version.model.name, version_number=version.version, rows=rows)
     for pending, start, end, at, probabilities in spans:
         pending.value = (ids[at : at + end - start], output.predictions[start:end], probabilities)
-
-
-_NONE = itertools.repeat(None)  # the probabilities of a regression's rows
 
 
 def _nonfinite_error(nonfinite: tuple, start: int, end: int) -> InvalidInput | None:

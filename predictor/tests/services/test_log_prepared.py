@@ -2,6 +2,9 @@
 other statement is prepared (Django's queries bind on the client)."""
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 from django.db import DEFAULT_DB_ALIAS, connection, connections
@@ -64,3 +67,40 @@ def test_a_failed_log_write_leaves_the_prepared_insert_usable(
     assert served.status_code == 200, served.content
     assert Prediction.objects.filter(request_id="x" * 9).count() == 0
     assert Prediction.objects.filter(pk__in=served.json()["prediction_ids"]).count() == 1
+
+
+def test_with_prepared_statements_off_the_log_is_written_unprepared(iris_version, alice_client):
+    """PREDICTION_LOG_PREPARED=false leaves the connection's prepare_threshold unset."""
+    log = connections[writer._alias()]
+    log.ensure_connection()
+    before = prepared(writer._alias())
+    threshold, log.connection.prepare_threshold = log.connection.prepare_threshold, None
+    try:
+        response = post(alice_client, URL, {"data": [[5.1, 3.5, 1.4, 0.2]]})
+    finally:
+        log.connection.prepare_threshold = threshold
+    assert response.status_code == 200, response.content
+    assert Prediction.objects.filter(pk__in=response.json()["prediction_ids"]).count() == 1
+    assert prepared(writer._alias()) == before  # nothing prepared, nothing run prepared
+
+
+@pytest.mark.parametrize("value, threshold", [("true", 2**31 - 1), ("false", None)])
+def test_the_setting_decides_whether_connections_may_prepare(value, threshold):
+    probe = (
+        "from django.conf import settings; "
+        "print(settings.DATABASES['default']['OPTIONS'].get('prepare_threshold'))"
+    )
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "mlsite.settings",
+        "DATABASE_URL": "postgres://nobody@127.0.0.1:5432/nothing",
+        "PREDICTION_LOG_PREPARED": value,
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {probe}"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == str(threshold)
