@@ -288,6 +288,9 @@ def _clean_row(
     return out
 
 
+_FEW = 8  # up to this many rows, the all-numbers check runs in Python
+
+
 def _all_numbers(schema: list[dict], records: list[dict]) -> list[list[dict]] | None:
     """When every feature is numeric and every record holds exactly the schema's names, in
     its order, each with a finite float (the common case), the records are valid as they
@@ -299,6 +302,11 @@ def _all_numbers(schema: list[dict], records: list[dict]) -> list[list[dict]] | 
     flat = list(chain.from_iterable(map(dict.values, records)))
     if set(map(type, flat)) != {float}:
         return None
+    if len(records) <= _FEW:  # numpy's per-call cost outweighs its speed on a few rows
+        if not all(map(math.isfinite, flat)):
+            return None
+        ranges = _ranges(schema)
+        return [_far_of(ranges, record) for record in records]
     values = np.array(flat, dtype=np.float64).reshape(len(records), len(names))
     if not np.isfinite(values).all():
         return None
