@@ -16,7 +16,7 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.db import DatabaseError
@@ -60,6 +60,16 @@ class _Families:
     security: Counter
     cpu: Gauge
     rss: Gauge
+    # The labelled series already used, by (family, labels): prometheus_client's `labels()`
+    # checks and locks on every call; a hot request asks for the same few series each time.
+    series: dict = field(default_factory=dict)
+
+    def child(self, family: str, *labels: str):
+        key = (family, labels)
+        found = self.series.get(key)
+        if found is None:
+            found = self.series[key] = getattr(self, family).labels(*labels)
+        return found
 
 
 _lock = threading.Lock()
@@ -180,16 +190,16 @@ def call_logged(*, model_name: str, version_number: int, rows: list[dict]) -> No
         for row in rows:
             by_source[row["source"]] = by_source.get(row["source"], 0) + 1
         for source, count in by_source.items():
-            families.predictions.labels(model_name, str(version_number), source).inc(count)
-        families.batch_rows.labels(model_name).observe(len(rows))
+            families.child("predictions", model_name, str(version_number), source).inc(count)
+        families.child("batch_rows", model_name).observe(len(rows))
 
 
 def prediction_request(*, model_name: str, source: str, code: int, seconds: float) -> None:
     """A prediction request answered with HTTP status `code` after `seconds`."""
     with _never_raises("prediction requests"):
         families = _get()
-        families.requests.labels(model_name, source, str(code)).inc()
-        families.latency.labels(model_name, source).observe(seconds)
+        families.child("requests", model_name, source, str(code)).inc()
+        families.child("latency", model_name, source).observe(seconds)
 
 
 def shadow_rows(*, model_name: str, outcome: str, rows: int) -> None:
