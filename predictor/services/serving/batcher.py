@@ -24,12 +24,14 @@ from django.conf import settings
 class Pending:
     """One caller's rows and, once its call ran, its outcome (a value or an exception)."""
 
-    __slots__ = ("rows", "context", "done", "lead", "value", "error")
+    __slots__ = ("rows", "context", "latch", "lead", "value", "error")
 
     def __init__(self, rows: list, context=None):
         self.rows = rows
         self.context = context
-        self.done = threading.Event()
+        # Held while a queued caller waits; released when its call ran or the lead is its.
+        # None for a caller that leads at once (most of them: nothing to wait for).
+        self.latch: threading.Lock | None = None
         self.lead = False
         self.value = None
         self.error = None
@@ -74,8 +76,11 @@ class Batcher:
             self.cond.notify_all()
             leader = not self.busy
             self.busy = True
+            if not leader:
+                latch = pending.latch = threading.Lock()
+                latch.acquire()
         if not leader:
-            pending.done.wait()
+            latch.acquire()  # until a leader releases it
             if not pending.lead:
                 return pending.outcome()
         self._lead(execute)
@@ -107,13 +112,20 @@ class Batcher:
                     pending.error = exc
         with self.cond:
             for pending in batch:
-                pending.done.set()
+                _release(pending)
             if self.queue:
                 head = self.queue[0]
                 head.lead = True
-                head.done.set()
+                _release(head)
             else:
                 self.busy = False
+
+
+def _release(pending: Pending) -> None:
+    """Wake a waiting caller (under the batcher's lock; each latch is released once)."""
+    if pending.latch is not None:
+        pending.latch.release()
+        pending.latch = None
 
 
 _lock = threading.Lock()
