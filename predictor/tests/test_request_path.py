@@ -6,7 +6,12 @@ from django.test import override_settings
 from django.urls import resolve, reverse
 from django.utils.functional import empty
 from rest_framework.negotiation import DefaultContentNegotiation
-from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer, TemplateHTMLRenderer
+from rest_framework.renderers import (
+    BrowsableAPIRenderer,
+    JSONRenderer,
+    MultiPartRenderer,
+    TemplateHTMLRenderer,
+)
 from rest_framework.request import Request
 from rest_framework.test import APIRequestFactory
 
@@ -84,8 +89,18 @@ ACCEPTS = [
         [BrowsableAPIRenderer(), JSONRenderer()],
         [JSONRenderer(), BrowsableAPIRenderer(), CSVRenderer()],
         [TemplateHTMLRenderer()],
+        [MultiPartRenderer(), JSONRenderer()],  # a media type with parameters comes first
+        [MultiPartRenderer()],
     ],
-    ids=["json+api", "prediction", "api+json", "json+api+csv", "html"],
+    ids=[
+        "json+api",
+        "prediction",
+        "api+json",
+        "json+api+csv",
+        "html",
+        "multipart+json",
+        "multipart",
+    ],
 )
 def test_negotiation_picks_what_drf_picks(renderers):
     for accept in ACCEPTS:
