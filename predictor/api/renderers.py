@@ -40,9 +40,9 @@ class PredictionJSONRenderer(JSONRenderer):
 class ContentNegotiation(DefaultContentNegotiation):
     """DRF's negotiation, with its most common case answered first: no format asked for in
     the URL, a first renderer whose media type has no parameters, and an Accept header that
-    is absent, `*/*` or exactly that media type. DRF then picks the first renderer with its own media type; this gives the
-    same pair without parsing and ordering the header (about 2% of a one-row prediction's
-    time here). Any other request is negotiated by DRF."""
+    is absent, `*/*` or exactly that media type. DRF then picks the first renderer with its
+    own media type; this gives the same pair without parsing and ordering the header (about
+    2% of a one-row prediction's time here). Any other request is negotiated by DRF."""
 
     def select_renderer(self, request, renderers, format_suffix=None):
         if (
