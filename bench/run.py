@@ -25,9 +25,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from mlsite import gunicorn_conf  # noqa: E402 (the project's root is on the path first)
+
 WORK = Path(tempfile.mkdtemp(prefix="mlsite-bench-"))
 SERVICE_PORT, FLASK_PORT = 8871, 8872
 WORKERS, THREADS = 2, 4
+WORKER_CLASS = gunicorn_conf.worker_class  # Flask's server is the service's
 
 
 def bench_database_url() -> str:
@@ -315,7 +318,7 @@ def serve_bench(seconds: float, token: str) -> tuple[list[dict], dict]:
     )
     flask = Server(
         "flask",
-        gunicorn_args("bench.flask_app:app", FLASK_PORT),
+        gunicorn_args("bench.flask_app:app", FLASK_PORT, "--worker-class", WORKER_CLASS),
         FLASK_PORT,
         env={"BENCH_MODELS_DIR": str(models_dir)},
     )
@@ -443,7 +446,8 @@ def main():
     sections = [
         f"# Benchmark results\n\nMachine: {machine()}.\n"
         f"Service: gunicorn {WORKERS} workers × {THREADS} threads, production settings "
-        "(README), every prediction logged; Flask: the same gunicorn settings, no logging, "
+        "(README), every prediction logged; Flask: the same gunicorn settings and worker "
+        "class, no logging, "
         f"no validation, no token. {args.seconds:g} s per run.\n"
     ]
     if "serve" in parts:

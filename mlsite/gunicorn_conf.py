@@ -17,6 +17,10 @@ import tempfile
 # (its parser still caps a line at 1 MiB) so the service answers a JSON 414 instead.
 limit_request_line = 0
 
+# gthread (gunicorn with --threads), whose thread stays on a connection that sends its next
+# request at once while no other connection waits (mlsite/gunicorn_worker.py).
+worker_class = "mlsite.gunicorn_worker.LingeringThreadWorker"
+
 _METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _made_dirs: list[str] = []
 
