@@ -431,7 +431,7 @@ def serve_table(results, rss) -> str:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=float(os.environ.get("BENCH_SECONDS", 8)))
-    parser.add_argument("--only", default="serve,demo,shadow,job")
+    parser.add_argument("--only", default="serve,demo,shadow,job,worker")
     parser.add_argument("--out", default=str(ROOT / "bench" / "RESULTS.md"))
     args = parser.parse_args()
     parts = set(args.only.split(","))
@@ -481,6 +481,16 @@ def main():
             "## Serving while a job trains\n\niris, one row a request, before and while a "
             "random forest of 2,000 trees (5-fold) trains in `manage.py run_worker` beside the "
             "server on the same 2 cores.\n\n" + table + "\n"
+        )
+    if "worker" in parts:
+        from bench.worker_bench import ROUNDS, worker_bench
+
+        table = worker_bench(args.seconds, token, sys.modules[__name__])
+        sections.append(
+            "## The server's worker class\n\niris, one row a request; the service under "
+            "gunicorn's gthread and under this project's worker (`mlsite/gunicorn_worker.py`), "
+            f"both up at once, loaded in alternation, {ROUNDS} runs of {args.seconds / 2:g} s "
+            "each.\n\n" + table + "\n"
         )
     Path(args.out).write_text("\n".join(sections))
     print(f"written to {args.out}")
