@@ -27,6 +27,8 @@ def worker_bench(seconds: float, token: str, h) -> str:
                 *(["--worker-class", "gthread"] if port == h.SERVICE_PORT else []),
             ),
             port,
+            # Each its own metrics directory (gunicorn_conf empties a given one at start).
+            env={"PROMETHEUS_MULTIPROC_DIR": ""},
         )
         for port in servers.values()
     ]

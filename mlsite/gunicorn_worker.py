@@ -17,7 +17,7 @@ threads it behaves as gthread does, one request at a time for each connection in
 (measured: at 16 connections on 2 workers of 4 threads lingering gained nothing).
 Everything else (parsing, keep-alive limits, timeouts, graceful stops, max_requests) is
 gthread's own. TLS connections are left to gthread (their decrypted bytes can wait in the
-TLS layer, where select() does not see them).
+TLS layer, where poll() does not see them).
 """
 
 import select
@@ -31,24 +31,24 @@ LINGER_MS = 1
 
 class LingeringThreadWorker(ThreadWorker):
     def handle(self, conn):
-        keepalive = super().handle(conn)
+        keepalive = super().handle(conn)  # False for HTTP/2: its connection stays in there
         if self.cfg.is_ssl:
             return keepalive
-        # While the worker has more connections than threads, one may wait for a thread:
-        # this one goes back to the poller as in gthread.
-        while (
-            keepalive is True
-            and self.alive
-            and not conn.is_http2
-            and self.nr_conns <= self.cfg.threads
-        ):
+        while keepalive is True and self.alive and self._all_connections_have_a_thread():
             if not conn.parser.unreader.buf.getvalue():  # nothing read ahead: wait
                 waiting = select.poll()  # poll, not select: no limit on the descriptor
                 try:
                     waiting.register(conn.sock, select.POLLIN)
                     if not waiting.poll(LINGER_MS):
                         return keepalive
-                except (OSError, ValueError):  # closed meanwhile: gthread sees to it
+                except (OSError, ValueError):  # the socket broke meanwhile: close it
+                    return False
+                if not self._all_connections_have_a_thread():  # one came meanwhile
                     return keepalive
             keepalive = super().handle(conn)
         return keepalive
+
+    def _all_connections_have_a_thread(self) -> bool:
+        """No more open connections than threads (the main thread counts them; a count
+        read a moment late is too high, never too low, so it only lingers less)."""
+        return self.nr_conns <= self.cfg.threads
