@@ -49,6 +49,7 @@ class LingeringThreadWorker(ThreadWorker):
         return keepalive
 
     def _all_connections_have_a_thread(self) -> bool:
-        """No more open connections than threads (the main thread counts them; a count
-        read a moment late is too high, never too low, so it only lingers less)."""
+        """No more open connections than threads. The main thread counts them: one it
+        accepts is counted before its request is queued (and checked for again after
+        each wait), one that closes a moment after, which only makes this linger less."""
         return self.nr_conns <= self.cfg.threads
