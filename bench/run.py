@@ -483,15 +483,9 @@ def main():
             "server on the same 2 cores.\n\n" + table + "\n"
         )
     if "worker" in parts:
-        from bench.worker_bench import ROUNDS, worker_bench
+        from bench.worker_bench import worker_bench
 
-        table = worker_bench(args.seconds, token, sys.modules[__name__])
-        sections.append(
-            "## The server's worker class\n\niris, one row a request; the service under "
-            "gunicorn's gthread and under this project's worker (`mlsite/gunicorn_worker.py`), "
-            f"both up at once, loaded in alternation, {ROUNDS} runs of {args.seconds / 2:g} s "
-            "each.\n\n" + table + "\n"
-        )
+        sections.append(worker_bench(args.seconds, token, sys.modules[__name__]))
     Path(args.out).write_text("\n".join(sections))
     print(f"written to {args.out}")
     shutil.rmtree(WORK, ignore_errors=True)

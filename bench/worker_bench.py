@@ -11,6 +11,7 @@ ROUNDS = 4
 
 
 def worker_bench(seconds: float, token: str, h) -> str:
+    """The section of bench/RESULTS.md: its heading, what was run, the table."""
     body, _ = h.bodies("iris", 1)
     servers = {
         "gthread (gunicorn's)": h.SERVICE_PORT,
@@ -63,7 +64,13 @@ def worker_bench(seconds: float, token: str, h) -> str:
             f"| {label} | {connections} | {statistics.median(r['rps'] for r in results):.0f} "
             f"| {p50s} | {p99s} | {'yes' if logged else 'NO'} |"
         )
-    return "\n".join(lines)
+    return (
+        "## The server's worker class\n\niris, one row a request; the service under "
+        "gunicorn's gthread and under this project's worker (`mlsite/gunicorn_worker.py`), "
+        f"both up at once, loaded in alternation, {ROUNDS} runs of {seconds / 2:g} s each.\n\n"
+        + "\n".join(lines)
+        + "\n"
+    )
 
 
 def _url(h, port: int) -> str:
