@@ -13,33 +13,27 @@ ROUNDS = 4
 def worker_bench(seconds: float, token: str, h) -> str:
     """The section of bench/RESULTS.md: its heading, what was run, the table."""
     body, _ = h.bodies("iris", 1)
-    servers = {
-        "gthread (gunicorn's)": h.SERVICE_PORT,
-        "LingeringThreadWorker (gunicorn_conf)": h.SERVICE_PORT + 2,
+    servers = {  # label: (port, what the command line adds to gunicorn_conf)
+        "gthread (gunicorn's)": (h.SERVICE_PORT, ["--worker-class", "gthread"]),
+        "LingeringThreadWorker (gunicorn_conf)": (h.SERVICE_PORT + 2, []),
     }
     started = [
         h.Server(
             f"service-worker-{port}",
-            h.gunicorn_args(
-                "mlsite.wsgi",
-                port,
-                "-c",
-                "python:mlsite.gunicorn_conf",
-                *(["--worker-class", "gthread"] if port == h.SERVICE_PORT else []),
-            ),
+            h.gunicorn_args("mlsite.wsgi", port, "-c", "python:mlsite.gunicorn_conf", *extra),
             port,
             # Each its own metrics directory (gunicorn_conf empties a given one at start).
             env={"PROMETHEUS_MULTIPROC_DIR": ""},
         )
-        for port in servers.values()
+        for port, extra in servers.values()
     ]
     runs = {(label, c): [] for label in servers for c in (1, 16)}
     try:
-        for port in servers.values():  # every thread loads the model first
+        for port, _ in servers.values():  # every thread loads the model first
             h.load(_url(h, port), body, _headers(token, "bench-worker-warm"), 16, 2)
         for round_ in range(ROUNDS):
             for connections in (1, 16):
-                for label, port in servers.items():
+                for label, (port, _) in servers.items():
                     tag = f"bench-worker-{round_}-{connections}-{port}"
                     result = h.load(
                         _url(h, port), body, _headers(token, tag), connections, seconds / 2

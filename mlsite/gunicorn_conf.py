@@ -18,7 +18,8 @@ import tempfile
 limit_request_line = 0
 
 # gthread (gunicorn with --threads), whose thread stays on a connection that sends its next
-# request at once while no other connection waits (mlsite/gunicorn_worker.py).
+# request at once while the worker has no more connections than threads
+# (mlsite/gunicorn_worker.py).
 worker_class = "mlsite.gunicorn_worker.LingeringThreadWorker"
 
 _METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"

@@ -200,7 +200,9 @@ def test_a_thread_serves_the_requests_its_connection_sent_together():
     client.settimeout(5)
     received = b""
     while received.count(b"200 OK") < 3:
-        received += client.recv(65536)
+        chunk = client.recv(65536)
+        assert chunk, f"the connection closed after {received!r}"
+        received += chunk
     client.close()
     conn.sock.close()
 
