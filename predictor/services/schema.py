@@ -288,41 +288,58 @@ def _clean_row(
     return out
 
 
-_FEW = 8  # up to this many rows, the all-numbers check runs in Python
+_FEW = 8  # up to this many rows, numbers are compared in Python (numpy's per-call cost)
+_NONE = type(None)
 
 
-def _all_numbers(schema: list[dict], records: list[dict]) -> list[list[dict]] | None:
-    """When every feature is numeric and every record holds exactly the schema's names, in
-    its order, each with a finite float (the common case), the records are valid as they
-    are: checked here in C, and their warnings found by array comparisons. None otherwise;
-    the row-by-row check then finds and words any problem."""
+def _valid_as_given(schema: list[dict], records: list[dict]) -> list[list[dict]] | None:
+    """When every record holds exactly the schema's names, in its order, each number a
+    finite float and each category a string seen in training (or null where the feature
+    allows it), the records are valid as they are (the common case): checked a column at a
+    time, a category once per distinct value, and their warnings found by array
+    comparisons. None otherwise; the row-by-row check then finds and words any problem,
+    unseen categories included."""
     names = [f["name"] for f in schema]
-    if any(f["type"] != NUMERIC for f in schema) or not all(map(names.__eq__, map(list, records))):
+    if not names or not all(map(names.__eq__, map(list, records))):
         return None
     flat = list(chain.from_iterable(map(dict.values, records)))
-    if set(map(type, flat)) != {float}:
-        return None
-    if len(records) <= _FEW:  # numpy's per-call cost outweighs its speed on a few rows
-        if not all(map(math.isfinite, flat)):
+    width = len(names)
+    if set(map(type, flat)) == {float} and all(f["type"] == NUMERIC for f in schema):
+        if not all(map(math.isfinite, flat)):  # numbers only, checked in one pass
             return None
-        ranges = _ranges(schema)
-        return [_far_of(ranges, record) for record in records]
-    values = np.array(flat, dtype=np.float64).reshape(len(records), len(names))
-    if not np.isfinite(values).all():
+    elif not all(_column_valid(f, flat[j::width]) for j, f in enumerate(schema)):
         return None
+    ranges = _ranges(schema)
+    if len(records) <= _FEW or not ranges:
+        return [_far_of(ranges, record) for record in records]
     warnings = [[] for _ in records]
-    if ranges := _ranges(schema):
-        columns = values[:, [names.index(r[0]) for r in ranges]]
-        far = (columns < [r[1] for r in ranges]) | (columns > [r[2] for r in ranges])
-        for i in np.flatnonzero(far.any(axis=1)).tolist():
-            warnings[i] = _far_of(ranges, records[i])
+    columns = np.array([flat[names.index(r[0]) :: width] for r in ranges], dtype=np.float64)
+    far = (columns < [[r[1]] for r in ranges]) | (columns > [[r[2]] for r in ranges])
+    for i in np.flatnonzero(far.any(axis=0)).tolist():
+        warnings[i] = _far_of(ranges, records[i])
     return warnings
+
+
+def _column_valid(feature: dict, column: list) -> bool:
+    """Whether the row-by-row check passes every value of one feature silently, unchanged."""
+    kinds = set(map(type, column))
+    if _NONE in kinds and feature.get("nullable", True):
+        kinds.discard(_NONE)
+        column = [value for value in column if value is not None]
+    if feature["type"] == NUMERIC:
+        return kinds <= {float} and all(map(math.isfinite, column))
+    if not kinds <= {str}:
+        return False
+    values, known = set(column), feature.get("categories")
+    return all(len(v) <= MAX_CATEGORY_LENGTH and "\x00" not in v for v in values) and (
+        not known or values.issubset(known)
+    )
 
 
 def rows_validate(*, schema: list[dict], records: list[dict], max_rows: int) -> ValidRows:
     """Check every record against the schema; coerce values; collect unseen categories."""
     _check_count(len(records), max_rows)
-    if (warnings := _all_numbers(schema, records)) is not None:
+    if (warnings := _valid_as_given(schema, records)) is not None:
         return ValidRows(records=records, warnings=warnings)
     notes = []
     known = {f["name"] for f in schema}
