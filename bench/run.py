@@ -29,8 +29,9 @@ from mlsite import gunicorn_conf  # noqa: E402 (the project's root is on the pat
 
 WORK = Path(tempfile.mkdtemp(prefix="mlsite-bench-"))
 SERVICE_PORT, FLASK_PORT = 8871, 8872
-WORKERS, THREADS = 2, 4
+WORKERS, THREADS = 2, gunicorn_conf.threads  # the service as the README runs it
 WORKER_CLASS = gunicorn_conf.worker_class  # Flask's server is the service's
+FLASK_THREADS = 4  # Flask's better of 4 and 8 (bench/worker_bench.py)
 
 
 def bench_database_url() -> str:
@@ -130,7 +131,7 @@ class Server:
         self.proc.wait(30)
 
 
-def gunicorn_args(app, port, *extra):
+def gunicorn_args(app, port, *extra, threads=THREADS):
     return [
         str(Path(sys.executable).with_name("gunicorn")),
         app,
@@ -139,7 +140,7 @@ def gunicorn_args(app, port, *extra):
         "--workers",
         str(WORKERS),
         "--threads",
-        str(THREADS),
+        str(threads),
         "--log-level",
         "warning",
         *extra,
@@ -318,7 +319,9 @@ def serve_bench(seconds: float, token: str) -> tuple[list[dict], dict]:
     )
     flask = Server(
         "flask",
-        gunicorn_args("bench.flask_app:app", FLASK_PORT, "--worker-class", WORKER_CLASS),
+        gunicorn_args(
+            "bench.flask_app:app", FLASK_PORT, "--worker-class", WORKER_CLASS, threads=FLASK_THREADS
+        ),
         FLASK_PORT,
         env={"BENCH_MODELS_DIR": str(models_dir)},
     )
@@ -446,9 +449,9 @@ def main():
     sections = [
         f"# Benchmark results\n\nMachine: {machine()}.\n"
         f"Service: gunicorn {WORKERS} workers × {THREADS} threads, production settings "
-        "(README), every prediction logged; Flask: the same gunicorn settings and worker "
-        "class, no logging, "
-        f"no validation, no token. {args.seconds:g} s per run.\n"
+        f"(README), every prediction logged; Flask: {WORKERS} workers × {FLASK_THREADS} "
+        'threads (its better of 4 and 8, see "Threads per worker"), the same worker class, '
+        f"no logging, no validation, no token. {args.seconds:g} s per run.\n"
     ]
     if "serve" in parts:
         results, rss = serve_bench(args.seconds, token)

@@ -22,6 +22,12 @@ limit_request_line = 0
 # (mlsite/gunicorn_worker.py).
 worker_class = "mlsite.gunicorn_worker.LingeringThreadWorker"
 
+# Threads a worker. A prediction waits on PostgreSQL for part of its time, and the requests
+# a worker has in flight at once are answered by one model call and one INSERT: under load,
+# 8 threads answered more than 4 (bench/RESULTS.md, "Threads per worker"). Each thread may
+# hold two database connections (the default one and "log").
+threads = 8
+
 _METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _made_dirs: list[str] = []
 
