@@ -31,7 +31,7 @@ WORK = Path(tempfile.mkdtemp(prefix="mlsite-bench-"))
 SERVICE_PORT, FLASK_PORT = 8871, 8872
 WORKERS, THREADS = 2, gunicorn_conf.threads  # the service as the README runs it
 WORKER_CLASS = gunicorn_conf.worker_class  # Flask's server is the service's
-FLASK_THREADS = 4  # Flask's better of 4 and 8 (bench/worker_bench.py)
+FLASK_THREADS = 4  # 8 made Flask no faster overall (bench/worker_bench.py)
 
 
 def bench_database_url() -> str:
@@ -450,7 +450,7 @@ def main():
         f"# Benchmark results\n\nMachine: {machine()}.\n"
         f"Service: gunicorn {WORKERS} workers × {THREADS} threads, production settings "
         f"(README), every prediction logged; Flask: {WORKERS} workers × {FLASK_THREADS} "
-        'threads (its better of 4 and 8, see "Threads per worker"), the same worker class, '
+        'threads (8 made it no faster overall, see "Threads per worker"), the same worker class, '
         f"no logging, no validation, no token. {args.seconds:g} s per run.\n"
     ]
     if "serve" in parts:
