@@ -125,3 +125,23 @@ def alice_client(alice):
 @pytest.fixture
 def bob_client(bob):
     return client_for(bob)
+
+
+def redis_on(settings, db_number: int):
+    """The default cache on the Redis at 127.0.0.1:6379 (database `db_number`); the test is
+    skipped when there is none, unless REQUIRE_SERVICES is set (CI), where that fails."""
+    import os
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
+    except OSError:
+        if os.environ.get("REQUIRE_SERVICES"):
+            raise RuntimeError("REQUIRE_SERVICES is set but Redis on 127.0.0.1:6379 is down")
+        pytest.skip("no Redis on 127.0.0.1:6379 (CI runs it: REQUIRE_SERVICES=1)")
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:6379/{db_number}",
+        }
+    }

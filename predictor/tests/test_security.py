@@ -22,7 +22,7 @@ from predictor.services import registry
 from predictor.services.registry import artifacts, trusted_types
 from predictor.tests import skops_payloads
 
-from .conftest import client_for, train
+from .conftest import client_for, redis_on, train
 
 ROOT = Path(__file__).resolve().parents[2]
 SETOSA = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
@@ -560,27 +560,8 @@ def test_archived_and_unstaged_versions_serve_staff_only(
 # --- the cache on Redis -----------------------------------------------------------------------
 
 
-def _redis_up() -> bool:
-    import socket
-
-    try:
-        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
-    except OSError:
-        return False
-    return True
-
-
 def test_the_cache_works_on_redis(settings, iris_version, anon_client):
-    if not _redis_up():
-        if os.environ.get("REQUIRE_SERVICES"):
-            raise RuntimeError("REQUIRE_SERVICES is set but Redis on 127.0.0.1:6379 is down")
-        pytest.skip("no Redis on 127.0.0.1:6379 (CI runs it: REQUIRE_SERVICES=1)")
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": "redis://127.0.0.1:6379/14",
-        }
-    }
+    redis_on(settings, 14)
     from django.core.cache import cache
 
     cache.set("mlsite-test", {"a": 1}, 10)

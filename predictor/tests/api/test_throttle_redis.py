@@ -2,14 +2,13 @@
 production): the limit holds, each request costs one round trip to Redis, and the counter
 is the cache's own integer, with the window's expiry."""
 
-import os
-import socket
-
 import pytest
 from django.core.cache import caches
 from rest_framework.throttling import SimpleRateThrottle
 
 from predictor.models import Prediction
+
+from ..conftest import redis_on
 
 URL = "/api/models/iris/predict/"
 ROW = [5.1, 3.5, 1.4, 0.2]
@@ -17,18 +16,7 @@ ROW = [5.1, 3.5, 1.4, 0.2]
 
 @pytest.fixture
 def redis_cache(settings):
-    try:
-        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
-    except OSError:
-        if os.environ.get("REQUIRE_SERVICES"):
-            raise RuntimeError("REQUIRE_SERVICES is set but Redis on 127.0.0.1:6379 is down")
-        pytest.skip("no Redis on 127.0.0.1:6379 (CI runs it: REQUIRE_SERVICES=1)")
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": "redis://127.0.0.1:6379/13",
-        }
-    }
+    redis_on(settings, 13)
     cache = caches["default"]
     cache.clear()
     yield cache
