@@ -4,7 +4,8 @@ DRF's own throttles keep a list of every request's time in the window and rewrit
 the cache on each request: at thousands of requests a minute that list is the most
 expensive thing a prediction does. A fixed window counts instead (`cache.add` + `incr`;
 on Redis one pipelined round trip), so a client may briefly reach twice its rate across a
-window's edge; the limit holds per window. The throttling answer is DRF's own (429 with Retry-After).
+window's edge; the limit holds per window. The throttling answer is DRF's own (429 with
+Retry-After).
 """
 
 import time

@@ -81,9 +81,7 @@ def batches(draw):
             }
         else:
             record = {n: draw(VALUES) for n in names}
-            if "colour" in record:
-                record["colour"] = draw(COLOURS)
-        if kind == "floats" and "colour" in record:
+        if kind != "valid" and "colour" in record:
             record["colour"] = draw(COLOURS)
         change = draw(st.integers(0, 20)) if kind == "any" else None
         if change == 0 and record:
