@@ -333,12 +333,12 @@ class Prediction(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
-            models.Index(fields=["-created_at", "-id"], name="pred_created"),
-            models.Index(fields=["model", "-created_at", "-id"], name="pred_model_at"),
-            models.Index(fields=["version", "-created_at", "-id"], name="pred_version_at"),
-            models.Index(fields=["user", "-created_at", "-id"], name="pred_user_at"),
-            models.Index(fields=["user", "model", "-created_at", "-id"], name="pred_user_model_at"),
-            models.Index(fields=["source", "-created_at", "-id"], name="pred_source_at"),
+            models.Index(fields=["created_at", "id"], name="pred_created"),
+            models.Index(fields=["model", "created_at", "id"], name="pred_model_at"),
+            models.Index(fields=["version", "created_at", "id"], name="pred_version_at"),
+            models.Index(fields=["user", "created_at", "id"], name="pred_user_at"),
+            models.Index(fields=["user", "model", "created_at", "id"], name="pred_user_model_at"),
+            models.Index(fields=["source", "created_at", "id"], name="pred_source_at"),
             models.Index(fields=["request_id"], name="pred_request_id"),
             # Rows with ground truth (few): live accuracy and retraining read them.
             models.Index(
