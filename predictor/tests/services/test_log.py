@@ -108,6 +108,40 @@ def test_every_history_filter_reads_its_first_page_in_order_from_an_index(
         assert used and used[1] in index.split("|"), (query, plan)
 
 
+def log_index_orders() -> dict[str, list[str]]:
+    with connection.cursor() as cursor:
+        found = connection.introspection.get_constraints(cursor, Prediction._meta.db_table)
+    return {name: c["orders"] for name, c in found.items() if name.startswith("pred_")}
+
+
+def test_the_index_migration_rebuilds_a_filled_log_both_ways(transactional_db, iris_version):
+    """Upgrading a deployment: 0015 turns the log's descending indexes into ascending ones
+    under the same names (on PostgreSQL concurrently, while the table keeps its rows), and
+    undoes it."""
+    from django.db.migrations.executor import MigrationExecutor
+
+    ids = predict(iris_version, rows(5))
+
+    def migrate(target=None):  # None: every app's latest migration
+        executor = MigrationExecutor(connection)
+        executor.loader.build_graph()
+        executor.migrate([("predictor", target)] if target else executor.loader.graph.leaf_nodes())
+
+    assert set(log_index_orders()["pred_user_model_at"]) == {"ASC"}
+    try:
+        migrate("0014_security_events")
+        before = log_index_orders()
+        assert before["pred_created"] == ["DESC", "DESC"]
+        assert before["pred_user_model_at"] == ["ASC", "ASC", "DESC", "DESC"]
+    finally:
+        migrate()
+    after = log_index_orders()
+    assert set(after) == set(before) and not any(n.endswith("_new") for n in after)
+    assert after["pred_created"] == ["ASC", "ASC"]
+    assert after["pred_source_at"] == ["ASC", "ASC", "ASC"]
+    assert list(Prediction.objects.order_by("pk").values_list("pk", flat=True)) == sorted(ids)
+
+
 # --- cursor pages -----------------------------------------------------------------------------
 
 
