@@ -7,11 +7,11 @@ Seeds rows with SQL (`generate_series`, 30 days, 100 users, three sources) in a 
 named after DATABASE_URL's with `_logbench` appended (made anew), fills the hourly
 aggregates from them with one SQL statement (what `rebuild_aggregates` computes, minus the
 per-feature bins), then, against gunicorn as in production (bench/run.py's workers and
-threads), prints with the row count beside each figure: the first page of the history API (staff; each
-contract filter; a normal user), page 200 by cursor, the CSV export rate and the serving
-process's memory growth, the history page with 30 days of charts, EXPLAIN of every filter
-(no sequential scan of the log), and the longest wait of a 16-connection load while
-`prune_predictions` removes 1M rows.
+threads), prints with the row count beside each figure: the first page of the history API
+(staff; each contract filter; a normal user), page 200 by cursor, the CSV export rate and
+the serving process's memory growth, the history page with 30 days of charts, EXPLAIN of
+every filter (no sequential scan of the log), and the longest wait of a 16-connection load
+while `prune_predictions` removes 1M rows.
 """
 
 import argparse

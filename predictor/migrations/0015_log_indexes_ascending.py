@@ -42,10 +42,6 @@ class ReplaceIndex(Operation):
     def describe(self):
         return f"Rebuild index {self.new.name} on {self.model_name} as {self.new.fields}"
 
-    @property
-    def migration_name_fragment(self):
-        return f"rebuild_{self.new.name.lower()}"
-
 
 def _swap(schema_editor, model, old, new):
     if schema_editor.connection.vendor != "postgresql":

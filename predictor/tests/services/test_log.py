@@ -57,7 +57,8 @@ def export(client, query=""):
 def first_page_plan(queryset) -> str:
     """The database's plan for the first page of a history query, with sorting and full
     scans priced out: it sorts only when no index gives the order newest first."""
-    sql, params = queryset.order_by("-created_at", "-id")[:51].query.sql_with_params()
+    newest_first = queryset.order_by(*Prediction._meta.ordering)
+    sql, params = newest_first[:51].query.sql_with_params()
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute("SET LOCAL enable_seqscan = off")
