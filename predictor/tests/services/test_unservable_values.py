@@ -175,3 +175,25 @@ def test_an_output_too_large_to_square_is_served_and_summed_within_bounds(
     assert answer.status_code == 200, answer.content
     hour.refresh_from_db()
     assert hour.labelled == 1 and hour.sq_error_sum == aggregates.SUM_BOUND**2
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        # Beyond 64 bits orjson would give a float: the standard library keeps the integer.
+        ('{"k": "é", "n": 123456789012345678901234}', {"k": "é", "n": 123456789012345678901234}),
+        ('{"n": -18446744073709551617}', {"n": -18446744073709551617}),
+        # 18 digits, and runs of digits broken by a point or a letter: orjson's own reading.
+        ('{"n": 123456789012345678}', {"n": 123456789012345678}),
+        ('{"x": 1234567890.1234567890, "s": "a1234567890b123456789"}', None),
+    ],
+)
+def test_long_integers_are_read_exactly(text, expected):
+    import io
+
+    from predictor.api.parsers import SafeJSONParser
+
+    data = SafeJSONParser().parse(io.BytesIO(text.encode()))
+    assert data == (expected if expected is not None else json.loads(text))
+    for key, value in (expected or {}).items():
+        assert type(data[key]) is type(value)
