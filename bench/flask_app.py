@@ -27,3 +27,10 @@ def predict(name):
     else:  # records, by feature name
         features = pd.DataFrame(body["inputs"])
     return jsonify({"predictions": model.predict(features).tolist()})
+
+
+@app.post("/hello")
+def hello():
+    """Flask's own cost (bench/floor_bench.py): the body read, no model."""
+    request.get_json()
+    return jsonify({"predictions": [0]})

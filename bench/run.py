@@ -1,7 +1,7 @@
 """`make bench`: the service as the README runs it in production, beside plain Flask and raw
 in-process predict, under the same load generator; one table of figures.
 
-    .venv/bin/python bench/run.py [--seconds 8] [--only serve,log,...] [--out bench/RESULTS.md]
+    .venv/bin/python bench/run.py [--seconds 8] [--only serve,demo,...,floor] [--out bench/RESULTS.md]
 
 On SQLite by default (a throw-away file); on PostgreSQL when DATABASE_URL says so (a
 database named after it with `_bench` appended, dropped and made anew; the one you name is
@@ -9,6 +9,7 @@ not touched). wrk is used when installed, else bench/loadgen.py.
 """
 
 import argparse
+import importlib
 import json
 import os
 import platform
@@ -434,7 +435,7 @@ def serve_table(results, rss) -> str:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=float(os.environ.get("BENCH_SECONDS", 8)))
-    parser.add_argument("--only", default="serve,demo,shadow,job,worker")
+    parser.add_argument("--only", default="serve,demo,shadow,job,worker,floor")
     parser.add_argument("--out", default=str(ROOT / "bench" / "RESULTS.md"))
     args = parser.parse_args()
     parts = set(args.only.split(","))
@@ -485,10 +486,10 @@ def main():
             "random forest of 2,000 trees (5-fold) trains in `manage.py run_worker` beside the "
             "server on the same 2 cores.\n\n" + table + "\n"
         )
-    if "worker" in parts:
-        from bench.worker_bench import worker_bench
-
-        sections.append(worker_bench(args.seconds, token, sys.modules[__name__]))
+    for part in ("worker", "floor"):  # sections that write their own heading and text
+        if part in parts:
+            section = getattr(importlib.import_module(f"bench.{part}_bench"), f"{part}_bench")
+            sections.append(section(args.seconds, token, sys.modules[__name__]))
     Path(args.out).write_text("\n".join(sections))
     print(f"written to {args.out}")
     shutil.rmtree(WORK, ignore_errors=True)
