@@ -67,7 +67,7 @@ def floor_bench(seconds: float, token: str, h) -> str:
     finally:
         service.stop()
         flask.stop()
-    return _section(runs, seconds)
+    return _section(runs, seconds, h)
 
 
 def _request(h, token, endpoint):
@@ -99,14 +99,14 @@ def _cpu_seconds(pids: list[str]) -> dict:
     return spent
 
 
-def _section(runs: dict, seconds: float) -> str:
+def _section(runs: dict, seconds: float, h) -> str:
     flask_predict = statistics.median(r["rps"] for r in runs[ENDPOINTS[1]])
     lines = [
         "## What the frameworks cost\n",
         f"One iris row a request, {CONNECTIONS} connections, each endpoint in turn, "
         f"{ROUNDS} runs of {seconds / 2:g} s each; the service's server (its settings, "
-        "middleware and worker class, 2 workers × "
-        f"8 threads) and Flask's (2 workers × 4 threads). CPU: what the server's worker "
+        f"middleware and worker class, {h.WORKERS} workers × {h.THREADS} threads) and "
+        f"Flask's ({h.WORKERS} workers × {h.FLASK_THREADS} threads). CPU: what the server's worker "
         "processes spent (user + system, from /proc) per request answered; PostgreSQL's "
         "own work for the prediction API is not in it.\n",
         "| server | endpoint | what it does | req/s, median of runs | worker CPU ms a request, "
