@@ -1,7 +1,7 @@
 """`make bench`: the service as the README runs it in production, beside plain Flask and raw
 in-process predict, under the same load generator; one table of figures.
 
-    .venv/bin/python bench/run.py [--seconds 8] [--only serve,demo,...,floor] [--out bench/RESULTS.md]
+    .venv/bin/python bench/run.py [--seconds 8] [--only serve,...,floor] [--out bench/RESULTS.md]
 
 On SQLite by default (a throw-away file); on PostgreSQL when DATABASE_URL says so (a
 database named after it with `_bench` appended, dropped and made anew; the one you name is
