@@ -85,6 +85,8 @@ class RegisteredModel(models.Model):
         return reverse("model-page", args=[self.name])
 
 
+IMPORTED_PREFIX = "imported:"  # the algorithm of a version trained elsewhere
+
 IMMUTABLE_VERSION_FIELDS = (
     "model_id",
     "version",
@@ -101,6 +103,7 @@ IMMUTABLE_VERSION_FIELDS = (
     "size_bytes",
     "library_versions",
     "reference_stats",
+    "importance",
     "created_by_id",
 )
 
@@ -145,6 +148,11 @@ class ModelVersion(models.Model):
     runtime_note = models.TextField(blank=True)
     compiled_artifact = models.CharField(max_length=255, blank=True)
     compiled_sha256 = models.CharField(max_length=64, blank=True)
+    # An imported version: what drives it, computed in the import sandbox (its pipeline is
+    # never loaded by a server process), and that sandbox's audit report. `audit` is
+    # {"status": "passed" | "refused", ...}; `manage.py check_artifacts` may audit again.
+    importance = models.JSONField(null=True, blank=True)
+    audit = models.JSONField(default=dict, blank=True)
     stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.NONE)
     notes = models.TextField(blank=True)
     created_by = models.ForeignKey(
@@ -187,6 +195,11 @@ class ModelVersion(models.Model):
 
     def get_absolute_url(self):
         return reverse("model-page", args=[self.model.name]) + f"?version={self.version}"
+
+    @property
+    def is_imported(self) -> bool:
+        """Trained elsewhere and imported: served by its verified ONNX graph only."""
+        return self.algorithm.startswith(IMPORTED_PREFIX)
 
     @property
     def feature_names(self):

@@ -1,15 +1,19 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from predictor import selectors
+from predictor.services.errors import ServiceError
+from predictor.services.registry.importing import version_reaudit
 from predictor.services.serving.runtime import versions_unloadable
 
 
 class Command(BaseCommand):
-    """List the versions whose artifact would not load (missing, hash, allow-list)."""
+    """List the versions that cannot serve; audit imported ones again in the sandbox."""
 
     help = (
-        "Load every version's artifact as serving would (sha256, skops allow-list) and list "
-        "the ones that fail, so an operator can archive them. Exit status 1 if any fail."
+        "Check every version's artifacts as serving would (sha256, skops allow-list, the "
+        "compiled graph) and audit each imported version's file again in the import sandbox; "
+        "list the ones that fail (an imported version the audit refuses is served nowhere "
+        "from then on), so an operator can archive them. Exit status 1 if any fail."
     )
 
     def add_arguments(self, parser):
@@ -19,8 +23,17 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         versions = selectors.versions_for_check(include_archived=options["all"])
-        broken = versions_unloadable(versions)
-        for version, fault, message in broken:
+        broken = {v.pk: (v, fault, message) for v, fault, message in versions_unloadable(versions)}
+        for version in versions:
+            if not version.is_imported or version.pk in broken:
+                continue
+            try:
+                reason = version_reaudit(version=version)
+            except ServiceError as exc:
+                reason = exc.message
+            if reason:
+                broken[version.pk] = (version, "refused by audit", reason)
+        for version, fault, message in broken.values():
             self.stdout.write(f"{version} [{version.stage}]: {fault}: {message}")
         checked = len(versions)
         if broken:

@@ -156,7 +156,13 @@ def _nodes(root):
 
 
 def skops_check(data: bytes) -> list[str]:
-    """The file's types, all on the allow-list; else ArtifactIntegrityError naming the rest."""
+    """The file's types, all on the allow-list; else ArtifactIntegrityError naming the rest.
+    The archive's size is checked first: its schema is read, nothing is built."""
+    skops_archive_check(
+        data,
+        max_uncompressed=settings.SANDBOX_MAX_UNCOMPRESSED_BYTES,
+        max_ratio=settings.SANDBOX_MAX_COMPRESSION_RATIO,
+    )
     found = skops_types(data)
     refused = trusted_types.refused_types(found)
     if refused:
@@ -168,59 +174,30 @@ def skops_check(data: bytes) -> list[str]:
     return sorted(found)
 
 
-def skops_loads(data: bytes):
-    """Load a skops file whose every type passed `skops_check`; nothing runs before that."""
-    import skops.io as sio
-
-    trusted = skops_check(data)
+def skops_archive_check(data: bytes, *, max_uncompressed: int, max_ratio: int) -> None:
+    """A skops zip's unpacked size and compression ratio, read from its directory alone
+    (before anything is extracted); ArtifactIntegrityError past either limit."""
     try:
-        obj = sio.loads(data, trusted=trusted)
-    except Exception as exc:  # any file skops cannot rebuild is refused
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = archive.infolist()
+    except zipfile.BadZipFile as exc:
         raise ArtifactIntegrityError(
-            f"the skops file could not be loaded: {exc}", fault="unreadable"
+            f"not a readable skops file: {exc}", fault="unreadable"
         ) from None
-    trees_check(obj)
-    return obj
-
-
-def trees_check(obj) -> None:
-    """Refuse decision trees whose node indices point outside the tree.
-
-    scikit-learn follows a tree's child and feature indices without bounds checks, so a
-    crafted one could crash the process at the first prediction.
-    """
-    import numpy as np
-    from sklearn.base import BaseEstimator
-    from sklearn.tree._tree import Tree
-
-    seen, stack = set(), [obj]
-    while stack:
-        item = stack.pop()
-        if id(item) in seen:
-            continue
-        seen.add(id(item))
-        if isinstance(item, Tree):
-            n = item.node_count
-            children = np.concatenate([item.children_left, item.children_right])
-            features = item.feature
-            leaf = item.children_left == -1
-            if (
-                ((children != -1) & ((children < 0) | (children >= n))).any()
-                or ((~leaf) & ((features < 0) | (features >= item.n_features))).any()
-                or item.value.shape[0] != n
-            ):
-                raise ArtifactIntegrityError(
-                    "the model holds a decision tree whose node indices are out of range",
-                    fault="type not allowed",
-                )
-        elif isinstance(item, BaseEstimator):
-            stack.extend(vars(item).values())
-        elif isinstance(item, (list, tuple)):
-            stack.extend(item)
-        elif isinstance(item, dict):
-            stack.extend(item.values())
-        elif isinstance(item, np.ndarray) and item.dtype == object:
-            stack.extend(item.ravel().tolist())
+    total = sum(m.file_size for m in members)
+    packed = max(sum(m.compress_size for m in members), 1)
+    if total > max_uncompressed:
+        raise ArtifactIntegrityError(
+            f"the file unpacks to {total:,} bytes; the limit is {max_uncompressed:,} "
+            "(SANDBOX_MAX_UNCOMPRESSED_BYTES)",
+            fault="too large",
+        )
+    if total > 1_000_000 and total / packed > max_ratio:
+        raise ArtifactIntegrityError(
+            f"the file unpacks to {total / packed:,.0f} times its packed size; the limit is "
+            f"{max_ratio:,} (SANDBOX_MAX_COMPRESSION_RATIO)",
+            fault="too large",
+        )
 
 
 def onnx_session(data: bytes):
@@ -245,7 +222,10 @@ def _deserialise(data: bytes, fmt: str):
     if fmt == "joblib":
         return joblib.load(io.BytesIO(data))
     if fmt == "skops":
-        return skops_loads(data)
+        # Outside files are opened in the import sandbox only (registry.sandbox).
+        raise ArtifactIntegrityError(
+            "a skops file is never loaded by a server process", fault="imported"
+        )
     if fmt == "onnx":
         return onnx_session(data)
     raise ArtifactIntegrityError(f"unknown artifact format {fmt!r}", fault="unknown format")
@@ -269,6 +249,8 @@ def artifact_load(*, name: str, sha256: str, fmt: str = "joblib"):
 
 
 _checked: set[str] = set()
+# Imported files whose stored copy passed `runtime.imported_check` in this process.
+checked_imports: set[str] = set()
 
 
 def artifact_check(*, name: str, sha256: str) -> None:
@@ -289,3 +271,4 @@ def cache_clear() -> None:
     with _cache_lock:
         _cache.clear()
         _checked.clear()
+        checked_imports.clear()

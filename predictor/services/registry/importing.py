@@ -1,88 +1,34 @@
-"""Import a model trained elsewhere, without letting its file run code on the server.
-(Scoring imports scikit-learn when a model is imported, not when this module is.)"""
+"""Import a model trained elsewhere: its file is opened only in the import sandbox.
+
+The server process never loads an outside file. It declares what the model takes (a schema
+from the form or a dataset), hands the file to a short-lived child process without secrets
+(`sandbox`), and gets back data only: the verified ONNX graph that will serve, the classes,
+params, metrics, explanation and the audit report. The skops file is stored as the
+version's provenance; the ONNX graph is what serves (`runtime` is always "onnx"), and no
+serving process loads the skops file again.
+"""
 
 from __future__ import annotations
 
-import io
-import zipfile
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import numpy as np
 from django.conf import settings
 
 from predictor.models import Dataset, ModelVersion, Task
 from predictor.services import registry
-from predictor.services.errors import ArtifactIntegrityError, InvalidInput
+from predictor.services.errors import InvalidInput
 from predictor.services.reference import reference_stats_from_frame
-from predictor.services.registry import artifacts
+from predictor.services.registry import artifacts, onnx_check, sandbox
 from predictor.services.registry.datasets import dataset_frame
-from predictor.services.schema import (
-    CATEGORICAL,
-    NUMERIC,
-    example_record,
-    records_from_frame,
-    schema_from_frame,
-)
-from predictor.services.serving import runtime
-from predictor.services.serving.compiled.build import compile_pipeline
-from predictor.services.training.algorithms import MAIN_METRIC, params_jsonable
+from predictor.services.schema import CATEGORICAL, NUMERIC, records_from_frame, schema_from_frame
+from predictor.services.serving.compiled.build import onnx_fields
 
 if TYPE_CHECKING:
     import pandas as pd
 
 FEATURE_TYPES = (NUMERIC, CATEGORICAL)
-
-
-@dataclass
-class LoadedUpload:
-    model: object
-    fmt: str
-    warning: str = ""
-
-
-def _is_skops(data: bytes) -> bool:
-    if not data.startswith(b"PK"):
-        return False
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            return "schema.json" in archive.namelist()
-    except zipfile.BadZipFile:
-        return False
-
-
-def upload_load(*, data: bytes, user) -> LoadedUpload:
-    """Load an uploaded artifact: skops after the type check; pickle only if allowed."""
-    if not data:
-        raise InvalidInput("the uploaded file is empty", field="file")
-    if _is_skops(data):
-        try:
-            # Every type is checked against the allow-list before anything is built.
-            model = artifacts.skops_loads(data)
-        except ArtifactIntegrityError as exc:
-            raise InvalidInput(exc.message, field="file", **exc.details) from None
-        return LoadedUpload(model=model, fmt="skops")
-    if not settings.ALLOW_PICKLE_IMPORT:
-        raise InvalidInput(
-            "only skops files (.skops) are accepted: joblib/pickle files can run code when "
-            "loaded, and pickle import is off (setting ALLOW_PICKLE_IMPORT)",
-            field="file",
-        )
-    if not getattr(user, "is_superuser", False):
-        raise InvalidInput("only superusers may import joblib/pickle files", field="file")
-    import joblib
-
-    try:
-        model = joblib.load(io.BytesIO(data))
-    except Exception as exc:  # any unreadable pickle is refused
-        raise InvalidInput(
-            f"the joblib/pickle file could not be loaded: {exc}", field="file"
-        ) from None
-    return LoadedUpload(
-        model=model,
-        fmt="joblib",
-        warning="a pickle file was imported: it could have run code on this server when loaded",
-    )
+PICKLE_WARNING = "a pickle file was imported: it could have run code on this server when loaded"
 
 
 def parse_features(text: str) -> list[dict]:
@@ -145,43 +91,48 @@ def _declared(
     )
 
 
-def _check_predicts(model, *, schema: list[dict], task: str) -> None:
-    """The model answers a typical row of its declared schema, through the runtime."""
-    sample = example_record(schema)
-    try:
-        runtime.runtime_of(model, schema=schema, task=task).predict([sample])
-    except Exception as exc:  # whatever breaks, the model does not fit its declared schema
-        raise InvalidInput(
-            f"the model failed to predict a sample row of the declared schema ({sample}): {exc}",
-            field="features",
-        ) from None
+def _request(*, declared: Declared, task: str, user, dataset: Dataset | None) -> dict:
+    """What the sandbox is told: all of it trusted data of this server, no secret."""
+    frame = None
+    rows = []
+    if declared.frame is not None:
+        columns = [f["name"] for f in declared.schema] + [declared.target]
+        table = declared.frame[columns].astype(object)
+        table = table.where(table.notna(), None)
+        frame = {"columns": columns, "data": table.values.tolist()}
+        rows = records_from_frame(declared.frame.head(500), declared.schema)
+    return {
+        "task": task,
+        "schema": declared.schema,
+        "target": declared.target,
+        "frame": frame,
+        "rows": rows,
+        "dataset_name": dataset.name if dataset else "",
+        "trusted_extra": list(settings.SKOPS_TRUSTED_TYPES_EXTRA),
+        "pickle": {
+            "enabled": bool(settings.ALLOW_PICKLE_IMPORT),
+            "superuser": bool(getattr(user, "is_superuser", False)),
+        },
+        "limits": sandbox.sandbox_limits(),
+    }
 
 
-def _classes(model, task: str) -> list | None:
-    if task != Task.CLASSIFICATION:
-        return None
-    if not hasattr(model, "classes_"):
-        raise InvalidInput("a classifier must have classes_ (is it fitted?)", field="file")
-    return np.asarray(model.classes_).tolist()
-
-
-def _metrics(model, declared: Declared, task: str, classes, dataset) -> dict:
-    """Marked as imported; scored on the dataset when there is one."""
-    metrics = {"main": MAIN_METRIC[task], "imported": True}
-    if declared.frame is None:
-        return metrics
-    from predictor.services.training.evaluate import evaluate
-    from predictor.services.training.fit import split_features
-
-    columns = [f["name"] for f in declared.schema] + [declared.target]
-    X_eval, y_eval = split_features(declared.frame[columns], declared.target, task)
-    try:
-        metrics.update(evaluate(model, X_eval, y_eval, task, classes))
-    except Exception as exc:  # a model that cannot be scored on its dataset is refused
-        raise InvalidInput(f"the model could not be evaluated on the dataset: {exc}") from None
-    metrics["n_test"] = len(X_eval)
-    metrics["evaluated_on"] = dataset.name
-    return metrics
+def sandbox_check(*, data: bytes, declared: Declared, task: str, user, dataset=None) -> dict:
+    """The sandbox's answer for this file, checked; InvalidInput with its reason if refused."""
+    if not data:
+        raise InvalidInput("the uploaded file is empty", field="file")
+    answer = sandbox.sandbox_run(
+        request=_request(declared=declared, task=task, user=user, dataset=dataset), data=data
+    )
+    if not answer["ok"]:
+        details = {
+            k: answer[k] for k in ("refused", "path") if isinstance(answer.get(k), (list, str))
+        }
+        field = (
+            answer.get("field") if answer.get("field") in ("file", "features", "target") else "file"
+        )
+        raise InvalidInput(str(answer.get("reason", "refused"))[:2000], field=field, **details)
+    return onnx_check.answer_checked(answer, schema=declared.schema, task=task)
 
 
 def version_import(
@@ -197,49 +148,58 @@ def version_import(
 ) -> tuple[ModelVersion, str]:
     """Store an outside model as a new version; returns it and any warning to show.
 
-    Everything is checked before anything is stored: the task, the file (allow-list), the
-    declared inputs, a prediction of a typical row, and the metrics on the dataset.
+    Everything is checked before anything is stored: the task, the declared inputs, then in
+    the sandbox the file (allow-list, audit), a prediction of a typical row, the metrics on
+    the dataset and the ONNX graph's verification; here again the graph itself.
     """
     registry.model_check_task(name=model_name, task=task)
-    loaded = upload_load(data=data, user=user)
-    model = loaded.model
-    if not hasattr(model, "predict"):
-        raise InvalidInput("the uploaded object has no predict method", field="file")
     declared = _declared(
         dataset=dataset,
         target=target,
         features=features,
         classification=task == Task.CLASSIFICATION,
     )
-    classes = _classes(model, task)
-    _check_predicts(model, schema=declared.schema, task=task)
-    metrics = _metrics(model, declared, task, classes, dataset)
-
-    rows = []
-    if declared.frame is not None:
-        rows = records_from_frame(declared.frame.head(500), declared.schema)
-    compiled = compile_pipeline(
-        model, schema=declared.schema, task=task, classes=classes, rows=rows
-    )
-    stored = artifacts.artifact_store_bytes(data=data, fmt=loaded.fmt)
-    estimator = model.steps[-1][1] if hasattr(model, "steps") else model
-    params = (
-        params_jsonable(estimator.get_params(deep=False))
-        if hasattr(estimator, "get_params")
-        else {}
-    )
+    checked = sandbox_check(data=data, declared=declared, task=task, user=user, dataset=dataset)
+    stored = artifacts.artifact_store_bytes(data=data, fmt=checked["format"])
     version = registry.version_create(
         model=registry.model_get_or_create(name=model_name, task=task, description=description),
         stored=stored,
         user=user,
-        algorithm=f"imported:{type(estimator).__name__}",
-        params=params,
+        algorithm=checked["algorithm"],
+        params=checked["params"],
         schema=declared.schema,
         target_name=declared.target,
-        classes=classes,
-        metrics=metrics,
+        classes=checked["classes"],
+        metrics=checked["metrics"],
         dataset=dataset,
         reference_stats=declared.reference,
-        **compiled,
+        importance=checked["importance"],
+        audit={"status": "passed", **checked["audit"]},
+        **onnx_fields(checked["onnx"], checked["runtime_note"]),
     )
-    return version, loaded.warning
+    return version, PICKLE_WARNING if checked["format"] == "joblib" else ""
+
+
+def version_reaudit(*, version: ModelVersion) -> str | None:
+    """Audit an imported version's stored file again in the sandbox (a version imported
+    before the sandbox, or under an older rule); one refused is served nowhere from now on.
+    The reason it was refused, or None when it passes."""
+    data = artifacts.artifact_read_verified(name=version.artifact, sha256=version.sha256)
+    declared = Declared(schema=version.schema, reference={}, frame=None, target=version.target_name)
+    try:
+        checked = sandbox_check(
+            data=data, declared=declared, task=version.model.task, user=_Operator()
+        )
+    except InvalidInput as exc:
+        registry.version_audit_record(
+            version=version, audit={"status": "refused", "reason": exc.message}
+        )
+        return exc.message
+    registry.version_audit_record(version=version, audit={"status": "passed", **checked["audit"]})
+    return None
+
+
+class _Operator:
+    """The operator who runs `check_artifacts`: a stored pickle was a superuser's import."""
+
+    is_superuser = True

@@ -170,3 +170,11 @@ def version_rollback(*, model: RegisteredModel, user=None, reason: str = "") -> 
         user=user,
         reason=reason or "rollback",
     )
+
+
+def version_audit_record(*, version: ModelVersion, audit: dict) -> None:
+    """Record an imported version's latest sandbox audit; servers re-read it within a second."""
+    with transaction.atomic():
+        ModelVersion.objects.filter(pk=version.pk).update(audit=audit)
+    versioncache.changed()
+    version.audit = audit

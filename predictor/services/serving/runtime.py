@@ -3,9 +3,12 @@
 `runtime_for(version)` gives a runtime whose `predict(records)` returns the labels (or
 values) and the class probabilities of a batch of validated records in one pass: the
 compiled ONNX model when the version has one that passed verification (`compiled/`), else
-its scikit-learn pipeline. Inference, batch scoring and import verification come through
-here. The scikit-learn pipeline stays the source of truth (`pipeline_for`: explanations,
-evaluation, verification of the compiled model).
+its scikit-learn pipeline. Inference and batch scoring come through here. For a version
+trained here the scikit-learn pipeline stays the source of truth (`pipeline_for`:
+explanations, evaluation, verification of the compiled model). An imported version is
+served by its verified ONNX graph only: its own file is never loaded by a server process
+(it was opened in the import sandbox, `registry.sandbox`), and one without a graph, or one
+that a later audit refused, serves nowhere (503).
 
 Cache: loaded artifacts are kept per process by their sha256 (`artifacts`); a version's
 artifact never changes, so nothing invalidates an entry; `artifacts.cache_clear()` resets
@@ -161,11 +164,20 @@ def runtime_of(model, *, schema: list[dict], task: str) -> SklearnRuntime:
 
 
 def pipeline_for(version: ModelVersion):
-    """The fitted pipeline of a version (hash-checked, allow-listed, cached per process).
+    """The fitted pipeline of a version trained here (hash-checked, cached per process).
 
     A version whose artifact cannot be loaded raises VersionUnavailable (503), naming the
-    model, the version and the fault; other versions are not affected.
+    model, the version and the fault; other versions are not affected. An imported version's
+    file is never loaded here.
     """
+    if version.is_imported:
+        raise _unavailable(
+            version,
+            ArtifactIntegrityError(
+                "an imported model is not loaded by the server (it serves by its ONNX graph)",
+                fault="imported",
+            ),
+        )
     try:
         return artifacts.artifact_load(
             name=version.artifact, sha256=version.sha256, fmt=version.artifact_format
@@ -183,8 +195,45 @@ def _unavailable(version: ModelVersion, exc: ArtifactIntegrityError) -> VersionU
     )
 
 
+def _audit_check(version: ModelVersion) -> None:
+    if version.audit.get("status") == "refused":
+        raise ArtifactIntegrityError(
+            f"the import audit refused it: {version.audit.get('reason', '')}",
+            fault="refused by audit",
+        )
+
+
+def imported_check(version: ModelVersion) -> None:
+    """An imported version serves only by an ONNX graph that passed the sandbox's audit;
+    its stored file is hash-checked and, for skops, its types read (nothing built)."""
+    _audit_check(version)
+    data = artifacts.artifact_read_verified(name=version.artifact, sha256=version.sha256)
+    if version.artifact_format == "skops":
+        artifacts.skops_check(data)
+    if version.runtime != Runtime.ONNX:
+        raise ArtifactIntegrityError(
+            "an imported model serves only by a verified ONNX graph and this one has none "
+            "(import it again, or train it here)",
+            fault="no verified ONNX graph",
+        )
+
+
 def runtime_for(version: ModelVersion) -> SklearnRuntime | OnnxRuntime:
     """The runtime that serves a version (VersionUnavailable when it cannot load)."""
+    if version.is_imported:
+        try:
+            _audit_check(version)  # every time: a later audit may refuse it
+            if version.sha256 not in artifacts.checked_imports:
+                imported_check(version)
+                artifacts.checked_imports.add(version.sha256)
+            session = artifacts.artifact_load(
+                name=version.compiled_artifact, sha256=version.compiled_sha256, fmt="onnx"
+            )
+        except ArtifactIntegrityError as exc:
+            raise _unavailable(version, exc) from None
+        return OnnxRuntime(
+            session, schema=version.schema, task=version.model.task, classes=version.classes
+        )
     if version.runtime == Runtime.ONNX:
         try:
             # The pipeline it was compiled from must be intact too: a version is one whole.
@@ -205,6 +254,12 @@ def versions_unloadable(versions) -> list[tuple[ModelVersion, str, str]]:
     broken = []
     for version in versions:
         try:
+            if version.is_imported:
+                imported_check(version)
+                artifacts.artifact_verify(
+                    name=version.compiled_artifact, sha256=version.compiled_sha256, fmt="onnx"
+                )
+                continue
             artifacts.artifact_verify(
                 name=version.artifact, sha256=version.sha256, fmt=version.artifact_format
             )

@@ -14,6 +14,7 @@ from sklearn.preprocessing import StandardScaler
 
 from predictor.models import ModelVersion, Prediction, Runtime
 from predictor.services.demo import credit_risk_frame
+from predictor.services.errors import InvalidInput
 from predictor.services.registry import artifacts, importing
 from predictor.services.registry.datasets import dataset_create
 from predictor.services.schema import rows_validate
@@ -89,29 +90,29 @@ def test_compiled_runtime_answers_as_scikit_learn(algorithm, task, credit_small,
         assert max(abs(a - b) for a, b in zip(expected.predictions, got.predictions)) <= TOLERANCE
 
 
-def test_a_model_that_cannot_convert_is_served_by_scikit_learn_with_its_note(db, alice):
+def test_an_imported_model_that_cannot_convert_is_refused_with_its_note(db, alice):
+    """The contract: an imported version serves by its verified ONNX graph only, so one
+    that does not convert is refused (it used to be served by scikit-learn)."""
     X, y = load_iris(return_X_y=True, as_frame=True)
     names = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
     X.columns = names
     model = make_pipeline(StandardScaler(), NearestCentroid()).fit(X, y)
-    version, _ = importing.version_import(
-        model_name="centroid",
-        task="regression",  # integer labels as values: NearestCentroid has no probabilities
-        data=sio.dumps(model),
-        user=None,
-        target="species",
-        features="\n".join(f"{n}:numeric" for n in names),
-    )
-    assert version.runtime == Runtime.SKLEARN
-    assert "no ONNX conversion" in version.runtime_note and "NearestCentroid" in (
-        version.runtime_note
-    )
+    with pytest.raises(InvalidInput) as refusal:
+        importing.version_import(
+            model_name="centroid",
+            task="regression",  # integer labels as values: NearestCentroid has no probabilities
+            data=sio.dumps(model),
+            user=None,
+            target="species",
+            features="\n".join(f"{n}:numeric" for n in names),
+        )
+    assert "no ONNX conversion" in refusal.value.message
+    assert "NearestCentroid" in refusal.value.message
+    assert not ModelVersion.objects.exists()
     response = client_for(alice).post(
         "/api/models/centroid/predict/", {"data": [[5.1, 3.5, 1.4, 0.2]]}, format="json"
     )
-    assert response.status_code == 200 and response.json()["predictions"] == [0.0]
-    body = client_for(alice).get("/api/models/centroid/versions/1/").json()
-    assert body["runtime"] == "sklearn" and "NearestCentroid" in body["runtime_note"]
+    assert response.status_code == 404
 
 
 def test_a_tampered_onnx_artifact_is_refused_like_a_joblib_one(iris_version, alice, settings):

@@ -17,6 +17,7 @@ from skl2onnx.operator_converters.common import concatenate_variables
 from skl2onnx.operator_converters.imputer_op import convert_sklearn_imputer
 from skl2onnx.shape_calculators.imputer import calculate_sklearn_imputer_output_shapes
 from sklearn.impute import SimpleImputer
+from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVR
 
 from predictor.services.schema import NUMERIC
@@ -80,6 +81,13 @@ def pipeline_to_onnx(pipeline, schema: list[dict]) -> bytes:
     converters[SimpleImputer] = _imputer
     shapes[SimpleImputer] = calculate_sklearn_imputer_output_shapes
     converters[SVR], shapes[SVR] = convert_svr_double, get_shape_calculator("SklearnSVR")
+    if not hasattr(pipeline, "steps"):
+        # A bare estimator (an imported one) takes one input: an identity scaler in front
+        # joins the features into it (skl2onnx concatenates a scaler's inputs).
+        from sklearn.pipeline import Pipeline
+
+        join = StandardScaler(with_mean=False, with_std=False).fit(np.zeros((1, len(schema))))
+        pipeline = Pipeline([("join", join), ("model", pipeline)])
     pipeline = _text_missing_as_empty(pipeline)
     estimator = pipeline.steps[-1][1] if hasattr(pipeline, "steps") else pipeline
     onx = convert_sklearn(
