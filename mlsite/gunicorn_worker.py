@@ -18,6 +18,12 @@ threads it behaves as gthread does, one request at a time for each connection in
 Everything else (parsing, keep-alive limits, timeouts, graceful stops, max_requests) is
 gthread's own. TLS connections are left to gthread (their decrypted bytes can wait in the
 TLS layer, where poll() does not see them).
+
+The application finds in its environ, under `mlsite.connection_close`, a function that
+ends the connection after the answer (`Connection: close`, then gunicorn's graceful
+close): an answer sent without reading the body (an upload over its cap) uses it, as a
+WSGI application may not send that header itself (PEP 3333; gunicorn drops it) and a
+kept-alive connection would otherwise first be drained of the body's rest.
 """
 
 import select
@@ -29,7 +35,30 @@ from gunicorn.workers.gthread import ThreadWorker
 LINGER_MS = 1
 
 
+CONNECTION_CLOSE = "mlsite.connection_close"  # read by predictor.middleware.close_connection
+
+
+class OffersConnectionClose:
+    """The WSGI application, given the answer's `force_close` in its environ."""
+
+    __slots__ = ("app",)
+
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        answer = getattr(start_response, "__self__", None)  # gunicorn's Response
+        close = getattr(answer, "force_close", None)
+        if close is not None:
+            environ[CONNECTION_CLOSE] = close
+        return self.app(environ, start_response)
+
+
 class LingeringThreadWorker(ThreadWorker):
+    def load_wsgi(self):
+        super().load_wsgi()
+        self.wsgi = OffersConnectionClose(self.wsgi)
+
     def handle(self, conn):
         keepalive = super().handle(conn)  # False for HTTP/2: its connection stays in there
         if self.cfg.is_ssl:

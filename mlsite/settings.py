@@ -51,6 +51,7 @@ MIDDLEWARE = [
     "predictor.web.errors.DebugErrorPagesMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "predictor.middleware.ApiGuardMiddleware",
+    "predictor.web.uploads.UploadLimitMiddleware",  # before anything reads request.POST (CSRF)
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -179,7 +180,12 @@ LOGOUT_REDIRECT_URL = "home"
 PREDICT_MAX_ROWS = env.int("PREDICT_MAX_ROWS", default=10_000)
 # Largest request body accepted anywhere (bytes); a larger one gets a JSON 413.
 REQUEST_MAX_BODY_BYTES = env.int("REQUEST_MAX_BODY_BYTES", default=10 * 1024 * 1024)
+# Upload caps (bytes), one per door: datasets (API, train page, admin), model files (admin
+# import), batch-scoring CSV files (batch page). A larger Content-Length is refused before the
+# body is read; an upload that turns out larger is stopped at the cap (predictor/web/uploads.py).
 DATASET_MAX_UPLOAD_BYTES = env.int("DATASET_MAX_UPLOAD_BYTES", default=50 * 1024 * 1024)
+MODEL_MAX_UPLOAD_BYTES = env.int("MODEL_MAX_UPLOAD_BYTES", default=50 * 1024 * 1024)
+BATCH_MAX_UPLOAD_BYTES = env.int("BATCH_MAX_UPLOAD_BYTES", default=50 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_MAX_BODY_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 MODEL_CACHE_SIZE = env.int("MODEL_CACHE_SIZE", default=16)
@@ -210,6 +216,11 @@ CELERY_BEAT_SCHEDULE = {
     "prune-predictions": {"task": "predictor.tasks.prune_predictions", "schedule": 86400.0},
 }
 TRAINING_WORKERS = env.int("TRAINING_WORKERS", default=1)
+# Queued and running jobs (training, retraining, batch scoring) one person may have at once;
+# managers (the model-manager permissions, superusers) have the larger cap. Jobs the system
+# starts (retrain policies) are not counted against anyone.
+JOBS_MAX_PER_USER = env.int("JOBS_MAX_PER_USER", default=3)
+JOBS_MAX_PER_MANAGER = env.int("JOBS_MAX_PER_MANAGER", default=20)
 
 # --- Serving ---------------------------------------------------------------------------------
 # How long a server process trusts what it looked up for a token or an API key (seconds).
@@ -387,3 +398,14 @@ ALLOW_PICKLE_IMPORT = env.bool("ALLOW_PICKLE_IMPORT", default=False)
 BATCH_MAX_ROWS = env.int("BATCH_MAX_ROWS", default=100_000)
 # A batch file of more rows than this is scored as a job (with progress) on the job backend.
 BATCH_SYNC_MAX_ROWS = env.int("BATCH_SYNC_MAX_ROWS", default=10_000)
+
+# The import sandbox (predictor/services/registry/sandbox.py): limits of the child process
+# that opens an outside model file, and of what the file may hold.
+SANDBOX_MEMORY_BYTES = env.int("SANDBOX_MEMORY_BYTES", default=2 * 1024**3)
+SANDBOX_CPU_SECONDS = env.int("SANDBOX_CPU_SECONDS", default=120)
+SANDBOX_TIMEOUT_SECONDS = env.float("SANDBOX_TIMEOUT_SECONDS", default=180.0)
+SANDBOX_FILE_BYTES = env.int("SANDBOX_FILE_BYTES", default=64 * 1024**2)
+SANDBOX_MAX_PROCESSES = env.int("SANDBOX_MAX_PROCESSES", default=32)
+SANDBOX_MAX_UNCOMPRESSED_BYTES = env.int("SANDBOX_MAX_UNCOMPRESSED_BYTES", default=200 * 1024**2)
+SANDBOX_MAX_COMPRESSION_RATIO = env.int("SANDBOX_MAX_COMPRESSION_RATIO", default=100)
+SANDBOX_MAX_ARRAY_BYTES = env.int("SANDBOX_MAX_ARRAY_BYTES", default=64 * 1024**2)

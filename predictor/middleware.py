@@ -24,9 +24,11 @@ from predictor.services.serving.inference import request_id_clean
 log = logging.getLogger(__name__)
 
 API_PREFIXES = ("/api/", "/v2/")
-UPLOAD_PREFIXES = ("/api/datasets",)
 RETRY_AFTER_SECONDS = 5
 MAX_URL_BYTES = 8190
+# In the WSGI environ under gunicorn (mlsite/gunicorn_worker.py): ends the connection after
+# this answer. PEP 3333 keeps the application from sending `Connection: close` itself.
+CONNECTION_CLOSE = "mlsite.connection_close"
 
 
 def is_api(path: str) -> bool:
@@ -46,6 +48,14 @@ def error_response(request, message: str, status: int, *, retry_after: int | Non
     if retry_after is not None:
         response["Retry-After"] = str(retry_after)
     return response
+
+
+def close_connection(request) -> None:
+    """The connection ends after this answer (`Connection: close`): for an answer sent
+    without reading the body, whose client may still be sending it."""
+    close = request.META.get(CONNECTION_CLOSE)
+    if close is not None:
+        close()
 
 
 def outage_response(request, exc):
@@ -84,15 +94,19 @@ class ApiGuardMiddleware:
         if not is_api(path):
             return None
         limit = settings.REQUEST_MAX_BODY_BYTES
-        if path.startswith(UPLOAD_PREFIXES):
-            limit = max(limit, settings.DATASET_MAX_UPLOAD_BYTES + 65536)
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
+            close_connection(request)
             return error_response(request, "Invalid Content-Length header.", 400)
-        if length > limit:
+        # Multipart bodies (uploads) have their door's cap: predictor.web.uploads.
+        if length > limit and request.content_type != "multipart/form-data":
+            close_connection(request)
             return error_response(
-                request, f"The request body is {length} bytes; the limit is {limit} bytes.", 413
+                request,
+                f"The request body is {length} bytes; the limit is {limit} bytes "
+                "(REQUEST_MAX_BODY_BYTES).",
+                413,
             )
         if path.startswith("/api") and not path.endswith("/"):
             # Serve /api/models like /api/models/ instead of a redirect (which loses a

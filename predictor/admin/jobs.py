@@ -12,6 +12,7 @@ from predictor.services.errors import ServiceError
 
 
 class TrainingJobForm(forms.ModelForm):
+    user = None  # who asks (set by the admin): their cap of queued and running jobs applies
     params = forms.JSONField(required=False, initial=dict, help_text='e.g. {"n_estimators": 200}')
     search_space = forms.JSONField(
         required=False, help_text='optional, e.g. {"max_depth": [3, 5, null]}'
@@ -38,6 +39,7 @@ class TrainingJobForm(forms.ModelForm):
         if self.errors:
             return data
         try:
+            jobs.jobs_check_cap(user=self.user)
             training.training_request_validate(**self.request_kwargs())
         except ServiceError as exc:
             field = exc.details.get("field")
@@ -89,6 +91,11 @@ class TrainingJobAdmin(admin.ModelAdmin):
                 continue  # already ended
             cancelled += 1
         self.message_user(request, f"Cancelled {cancelled} job(s).")
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)  # a class made for this request
+        form.user = request.user
+        return form
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:

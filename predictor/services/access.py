@@ -5,7 +5,8 @@
   else it does not exist (the same 404 as a missing version).
 - A prediction is seen by its owner (or, for an anonymous visitor, the ones made in this
   browser session) and by staff.
-- Staff manage (datasets, training, stages, monitoring, rollout).
+- Staff manage (datasets, training, stages, monitoring, rollout); managers (the
+  model-manager permissions) may keep more jobs queued (`services.jobs`).
 
 Every door asks here; none decides it on its own.
 """
@@ -16,6 +17,8 @@ from predictor.models import ModelVersion, RegisteredModel, Source, Stage
 from predictor.services.errors import LoginRequired, NotFound
 
 STAFF_ONLY_STAGES = (Stage.ARCHIVED, Stage.NONE)
+# What the "Model managers" group holds to train and to change versions (migration 0002).
+MANAGER_PERMISSIONS = ("predictor.add_trainingjob", "predictor.change_modelversion")
 
 
 def is_authenticated(user) -> bool:
@@ -25,6 +28,13 @@ def is_authenticated(user) -> bool:
 def is_staff(user) -> bool:
     """Staff for the rules of this module (an API key never is; see `api.auth`)."""
     return is_authenticated(user) and bool(getattr(user, "is_staff", False))
+
+
+def is_manager(user) -> bool:
+    """Holds the model-manager permissions (the "Model managers" group; superusers hold all)."""
+    return is_authenticated(user) and (
+        bool(getattr(user, "is_superuser", False)) or user.has_perms(MANAGER_PERMISSIONS)
+    )
 
 
 def model_may_use(*, user, model: RegisteredModel) -> bool:

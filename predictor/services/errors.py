@@ -42,6 +42,12 @@ class PayloadTooLarge(ServiceError):
     status_code = 413
 
 
+class TooManyJobs(ServiceError):
+    """The user already has their cap of queued and running jobs (429)."""
+
+    status_code = 429
+
+
 class ArtifactIntegrityError(ServiceError):
     """An artifact cannot be loaded: missing, outside the store, hash mismatch, or a type
     outside the allow-list. `fault` says which, in a few words."""

@@ -38,7 +38,8 @@ from django.utils import timezone
 
 from predictor.models import JobStatus, TrainingJob
 from predictor.services import metrics
-from predictor.services.errors import Conflict, ServiceError
+from predictor.services.access import is_authenticated, is_manager
+from predictor.services.errors import Conflict, ServiceError, TooManyJobs
 from predictor.services.log import deferred
 
 log = logging.getLogger(__name__)
@@ -329,7 +330,55 @@ def eager():
         _local.eager = previous
 
 
-def job_enqueue(job: TrainingJob) -> None:
+ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+def jobs_cap(user) -> tuple[int, str] | None:
+    """How many queued and running jobs the user may have, and the setting that says so;
+    None for jobs nobody started (the system)."""
+    if not is_authenticated(user):
+        return None
+    if is_manager(user):
+        return settings.JOBS_MAX_PER_MANAGER, "JOBS_MAX_PER_MANAGER"
+    return settings.JOBS_MAX_PER_USER, "JOBS_MAX_PER_USER"
+
+
+def jobs_check_cap(*, user, exclude: int | None = None) -> None:
+    """TooManyJobs (429) when the user already has their cap of queued and running jobs
+    (training, retraining and batch scoring alike); `exclude`: a job not to count."""
+    cap = jobs_cap(user)
+    if cap is None:
+        return
+    limit, setting = cap
+    active = TrainingJob.objects.filter(created_by_id=user.pk, status__in=ACTIVE)
+    if exclude is not None:
+        active = active.exclude(pk=exclude)
+    count = active.count()
+    if count >= limit:
+        raise TooManyJobs(
+            f"you have {count} job{'s' if count != 1 else ''} queued or running; the limit is "
+            f"{limit} ({setting}): wait for one to end, or cancel one, then try again",
+            limit=limit,
+            active=count,
+        )
+
+
+def _refuse_over_cap(job: TrainingJob) -> None:
+    """Counted once the job's row is written, so two requests at once cannot both slip
+    under the cap (the callers also check before their work, to spare it). The refused row
+    is deleted; one a worker claimed meanwhile is left to run."""
+    try:
+        jobs_check_cap(user=job.created_by, exclude=job.pk)
+    except TooManyJobs:
+        if TrainingJob.objects.filter(pk=job.pk, status=JobStatus.QUEUED).delete()[0]:
+            raise
+
+
+def job_enqueue(job: TrainingJob, *, capped: bool = True) -> None:
+    """Hand a recorded job to the runner, unless its creator is over their cap of queued
+    and running jobs (TooManyJobs, the job deleted); `capped=False`: the system started it."""
+    if capped and job.created_by_id is not None:
+        _refuse_over_cap(job)
     runner = get_runner()
     if isinstance(runner, DatabaseRunner):
         return  # the worker that claims it writes its own id

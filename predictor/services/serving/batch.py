@@ -9,7 +9,7 @@ from django.conf import settings
 
 from predictor.models import ModelVersion, Prediction, Source, TrainingJob
 from predictor.services import csvsafe, jobs
-from predictor.services.errors import InvalidInput, PayloadTooLarge
+from predictor.services.errors import InvalidInput, PayloadTooLarge, ServiceError
 from predictor.services.schema import ValidRows, rows_from_csv
 from predictor.services.serving import inference
 from predictor.services.serving.inference import PredictionResult, predict_valid
@@ -18,9 +18,11 @@ BATCH_JOB_CHUNK = 5000
 
 
 def _valid(version: ModelVersion, data: bytes) -> ValidRows:
-    limit = settings.DATASET_MAX_UPLOAD_BYTES
+    limit = settings.BATCH_MAX_UPLOAD_BYTES
     if len(data) > limit:
-        raise PayloadTooLarge(f"the file is larger than the upload limit of {limit} bytes")
+        raise PayloadTooLarge(
+            f"the file is larger than the upload limit of {limit} bytes (BATCH_MAX_UPLOAD_BYTES)"
+        )
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -46,6 +48,7 @@ def batch_predict_csv(
         )
         _write_results(result.request_id, version, valid, result.predictions, result.probabilities)
         return result
+    jobs.jobs_check_cap(user=user)  # before its file is written
     request_id = "batch-" + uuid.uuid4().hex
     inbox = Path(settings.MEDIA_ROOT) / "batch-inputs"
     inbox.mkdir(parents=True, exist_ok=True)
@@ -63,7 +66,11 @@ def batch_predict_csv(
             "shadows": [v.pk for v in shadows],
         },
     )
-    jobs.job_enqueue(job)
+    try:
+        jobs.job_enqueue(job)
+    except ServiceError:
+        (inbox / f"{request_id}.csv").unlink(missing_ok=True)
+        raise
     job.refresh_from_db()
     return job
 

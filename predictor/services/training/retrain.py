@@ -64,7 +64,11 @@ def retrain_create(
     reason: str = "",
     trigger: str = "requested",
 ) -> TrainingJob:
-    """Validate a retraining request, record it as a queued `retrain` job, enqueue it."""
+    """Validate a retraining request, record it as a queued `retrain` job, enqueue it. A
+    person's request counts against their cap of jobs (TooManyJobs); a policy's does not."""
+    capped = trigger == "requested"
+    if capped:
+        jobs.jobs_check_cap(user=user)
     parent = _production(model)
     if promote not in GATES:
         raise InvalidInput(f"'promote' must be one of: {', '.join(GATES)}", field="promote")
@@ -113,7 +117,7 @@ def retrain_create(
             "trigger": trigger,
         },
     )
-    jobs.job_enqueue(job)
+    jobs.job_enqueue(job, capped=capped)
     job.refresh_from_db()
     return job
 

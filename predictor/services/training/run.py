@@ -69,7 +69,9 @@ def register_fitted(req: CleanRequest, fitted, *, user, progress, job_id=None, *
 
 
 def job_create(*, dataset: Dataset, user=None, **request) -> TrainingJob:
-    """Validate a training request, record it as a queued job and hand it to the runner."""
+    """Validate a training request, record it as a queued job and hand it to the runner
+    (TooManyJobs when the user already has their cap of jobs)."""
+    jobs.jobs_check_cap(user=user)
     req = training_request_validate(dataset=dataset, **request)
     job = TrainingJob.objects.create(
         kind="train",
