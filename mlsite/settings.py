@@ -349,6 +349,9 @@ CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 # terminates TLS and sets X-Forwarded-Proto, DJANGO_BEHIND_PROXY=true makes Django trust that
 # header (only there: a client could send it too). README "HTTPS".
 BEHIND_PROXY = env.bool("DJANGO_BEHIND_PROXY", default=False)
+# How many proxies of ours append to X-Forwarded-For: the client address is the entry the
+# outermost of them added, counted from the right (services/audit.py: client_address).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=1)
 if BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 if not DEBUG:

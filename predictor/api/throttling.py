@@ -14,8 +14,15 @@ from django.core.cache.backends.redis import RedisCache
 from django.utils.connection import ConnectionProxy
 from rest_framework.throttling import UserRateThrottle
 
+from predictor.services import audit
+
 
 class _FixedWindow:
+    def get_ident(self, request):
+        """The service's one client address (DRF's own trusts a client's X-Forwarded-For
+        unless NUM_PROXIES is set)."""
+        return audit.client_address(request)
+
     def allow_request(self, request, view):
         if self.rate is None:
             return True

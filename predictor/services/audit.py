@@ -17,10 +17,19 @@ WINDOW_SECONDS = 60
 
 
 def client_address(request) -> str:
+    """THE client address of a request, for throttling, the audit trail and login limits.
+
+    `REMOTE_ADDR`; behind trusted proxies (`DJANGO_BEHIND_PROXY`) the entry the nearest
+    `TRUSTED_PROXY_COUNT` of them added to `X-Forwarded-For`, counted from the right: the
+    entries to its left were written by the client and change nothing. A request with
+    fewer entries than trusted proxies did not come through them: its `REMOTE_ADDR`.
+    """
     if settings.BEHIND_PROXY:
         forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip()[:64]
+        entries = [e.strip() for e in forwarded.split(",") if e.strip()]
+        count = settings.TRUSTED_PROXY_COUNT
+        if count >= 1 and len(entries) >= count:
+            return entries[-count][:64]
     return (request.META.get("REMOTE_ADDR") or "")[:64]
 
 
