@@ -91,7 +91,12 @@ class RegisteredModelViewSet(viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(
         request=s.RetrainSerializer,
-        responses={202: s.TrainingJobSerializer, 400: s.ErrorSerializer, 409: s.ErrorSerializer},
+        responses={
+            202: s.TrainingJobSerializer,
+            400: s.ErrorSerializer,
+            409: s.ErrorSerializer,
+            429: s.ErrorSerializer,  # the person's queued and running jobs are at their cap
+        },
     )
     @action(detail=True, methods=["post"], permission_classes=[permissions.IsAdminUser])
     def retrain(self, request, name=None):

@@ -21,7 +21,8 @@ class TrainingJobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet)
 
     @extend_schema(
         request=s.TrainingRequestSerializer,
-        responses={202: s.TrainingJobSerializer, 400: s.ErrorSerializer},
+        # 429: the person's queued and running jobs are at their cap.
+        responses={202: s.TrainingJobSerializer, 400: s.ErrorSerializer, 429: s.ErrorSerializer},
     )
     def create(self, request, *args, **kwargs):
         """Start training; answers 202 with the queued job."""
