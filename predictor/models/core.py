@@ -71,6 +71,10 @@ class RegisteredModel(models.Model):
     public = models.BooleanField(
         default=False, help_text="Anyone, even anonymous visitors, may predict with it."
     )
+    # Features whose logged values are sealed (encrypted or redacted): a property of the
+    # model, followed by every version, shadow, retrain and import; changes are recorded
+    # in SensitiveChange.
+    sensitive = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -139,6 +143,8 @@ class ModelVersion(models.Model):
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children"
     )
     feedback_rows = models.PositiveIntegerField(default=0)
+    # Whose feedback joined its training data: {"staff": n, "users": n, "user_ids": [...]}.
+    feedback_from = models.JSONField(default=dict, blank=True)
     # Features whose logged values are encrypted (or redacted): the one part of a version,
     # besides its stage and notes, that staff may change later.
     sensitive = models.JSONField(default=list, blank=True)
@@ -290,6 +296,28 @@ class StageTransition(Authored):
         return f"{self.version}: {self.from_stage} → {self.to_stage}"
 
 
+class SensitiveChange(Authored):
+    """Audit row: who changed a model's sensitive list, when and why (like a promotion)."""
+
+    model = models.ForeignKey(
+        RegisteredModel, on_delete=models.CASCADE, related_name="sensitive_changes"
+    )
+    old = models.JSONField(default=list)
+    new = models.JSONField(default=list)
+    reason = models.TextField(blank=True)
+
+    def __str__(self):
+        return f"{self.model}: sensitive {self.old} → {self.new}"
+
+
+class FeedbackSource(models.TextChoices):
+    """Who gave a prediction's ground truth: evidence of different weight."""
+
+    STAFF = "staff", "Staff"
+    USER = "user", "User"
+    ANONYMOUS = "anonymous", "Anonymous"
+
+
 class Source(models.TextChoices):
     API = "api", "REST API"
     V2 = "v2", "Open Inference Protocol"
@@ -337,6 +365,15 @@ class Prediction(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     actual = models.JSONField(null=True, blank=True)
     actual_at = models.DateTimeField(null=True, blank=True)
+    # Who gave `actual` (staff, a user, an anonymous visitor) and, for a person, who.
+    actual_source = models.CharField(max_length=10, choices=FeedbackSource.choices, blank=True)
+    actual_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
     # The values of the version's sensitive features, encrypted together (a Fernet token;
     # "" when there are none or no key is set). `inputs` holds "***" in their place.
     sealed = models.TextField(blank=True, default="")
