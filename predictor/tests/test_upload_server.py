@@ -2,6 +2,7 @@
 streaming a 300 MB upload to the batch page gets a clear answer while it is still sending,
 the connection then ends (no hang), and the worker's memory does not grow by the upload."""
 
+import contextlib
 import os
 import re
 import select
@@ -35,10 +36,19 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def server(transactional_db, iris_version, tmp_path):
-    """The service under gunicorn, one worker, on the test database (committed: the
-    iris model); yields (port, worker pid)."""
+def _database_url() -> str:
+    """The test database, for a server process (SQLite's file, or the PostgreSQL one)."""
+    db = connection.settings_dict
+    if connection.vendor == "postgresql":
+        password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+        return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    return f"sqlite:///{db['NAME']}"
+
+
+@contextlib.contextmanager
+def gunicorn(tmp_path, **extra_env):
+    """The service under gunicorn, one worker, on the test database; yields (port, the
+    gunicorn master process)."""
     port = _free_port()
     env = {
         **os.environ,
@@ -47,7 +57,7 @@ def server(transactional_db, iris_version, tmp_path):
         "DJANGO_DEBUG": "false",
         "DJANGO_SECRET_KEY": settings.SECRET_KEY,  # the session below is signed with it
         "DJANGO_SECURE_SSL_REDIRECT": "false",
-        "DATABASE_URL": f"sqlite:///{connection.settings_dict['NAME']}",
+        "DATABASE_URL": _database_url(),
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "ARTIFACT_ROOT": str(settings.ARTIFACT_ROOT),
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
@@ -55,6 +65,7 @@ def server(transactional_db, iris_version, tmp_path):
     }
     for name in ("BATCH_MAX_UPLOAD_BYTES", "REQUEST_MAX_BODY_BYTES", "FILE_UPLOAD_MAX_MEMORY_SIZE"):
         env.pop(name, None)
+    env.update(extra_env)
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -88,24 +99,42 @@ def server(transactional_db, iris_version, tmp_path):
             assert proc.poll() is None, proc.stderr.read()
             assert time.monotonic() < deadline, "gunicorn did not start"
             time.sleep(0.2)
-        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
-        yield port, int(children[0])
+        yield port, proc
     finally:
         proc.terminate()
         _, errors = proc.communicate(timeout=30)
     assert "Traceback" not in errors, errors
 
 
+def workers(master) -> list[int]:
+    return [
+        int(p) for p in Path(f"/proc/{master.pid}/task/{master.pid}/children").read_text().split()
+    ]
+
+
 @pytest.fixture
-def alice_cookies(alice) -> str:
-    """Alice logged in, with a CSRF cookie: the page reads her upload as it would a
-    browser's (the X-CSRFToken header below carries the same secret)."""
+def server(transactional_db, iris_version, tmp_path):
+    """The service under gunicorn, one worker, on the test database (committed: the
+    iris model); yields (port, worker pid)."""
+    with gunicorn(tmp_path) as (port, master):
+        yield port, workers(master)[0]
+
+
+def session_cookies(user) -> str:
+    """A logged-in session and a CSRF cookie for `user` (the X-CSRFToken header carries
+    the same secret), as a browser would send them."""
     session = SessionStore()
-    session[SESSION_KEY] = str(alice.pk)
+    session[SESSION_KEY] = str(user.pk)
     session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-    session[HASH_SESSION_KEY] = alice.get_session_auth_hash()
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
     session.create()
     return f"Cookie: sessionid={session.session_key}; csrftoken={CSRF}\r\nX-CSRFToken: {CSRF}\r\n"
+
+
+@pytest.fixture
+def alice_cookies(alice) -> str:
+    """Alice logged in: the page reads her upload as it would a browser's."""
+    return session_cookies(alice)
 
 
 def _rss(pid: int, field: str = "VmRSS") -> int:
