@@ -108,6 +108,7 @@ IMMUTABLE_VERSION_FIELDS = (
     "library_versions",
     "reference_stats",
     "importance",
+    "feedback_from",
     "created_by_id",
 )
 

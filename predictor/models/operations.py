@@ -98,6 +98,12 @@ class RetrainPolicy(models.Model):
     promote = models.CharField(max_length=20, choices=Gate.choices, default=Gate.NEVER)
     min_improvement = models.FloatField(default=0.0)
     include_feedback = models.BooleanField(default=True)
+    # Whose feedback its retraining learns from: staff only, or other users' too (capped).
+    feedback_from = models.CharField(
+        max_length=10,
+        choices=[("staff", "Staff"), ("everyone", "Everyone")],
+        default="staff",
+    )
     enabled = models.BooleanField(default=True)
     last_run_at = models.DateTimeField(null=True, blank=True)
     updated_by = models.ForeignKey(

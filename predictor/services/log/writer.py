@@ -34,6 +34,8 @@ COLUMNS = (
     "request_id",
     "sealed",
     "shadow_of",
+    # No feedback yet (the column has no database default: a raw INSERT names it).
+    "actual_source",
     "created_at",
 )
 
@@ -55,6 +57,7 @@ def _row(row: dict) -> list:
         row["request_id"],
         row.get("sealed", ""),
         row.get("shadow_of"),
+        "",
     ]
 
 
@@ -67,7 +70,7 @@ def _postgresql(connection, rows: list[dict], created_at, tally) -> tuple[str, l
     insert = (
         f"INSERT INTO {table} ({', '.join(COLUMNS)}) "
         "SELECT (r->>0)::bigint, (r->>1)::bigint, r->2, r->3, NULLIF(r->4, 'null'::jsonb), "
-        "r->>5, (r->>6)::bigint, (r->>7)::float8, r->>8, r->>9, (r->>10)::bigint, %s "
+        "r->>5, (r->>6)::bigint, (r->>7)::float8, r->>8, r->>9, (r->>10)::bigint, r->>11, %s "
         "FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS x(r, n) ORDER BY n "
         "RETURNING id"
     )

@@ -42,3 +42,15 @@ def test_what_may_change_does(iris_version):
         with pytest.raises(DatabaseError, match="immutable"), transaction.atomic():
             versions.update(**{field: "other"})
     iris_version.save()  # a full save that changes nothing passes
+
+
+def test_fields_added_since_are_fixed_too_and_the_audit_may_change(iris_version):
+    """Migrations that add columns rebuild the table on SQLite: the trigger is still there
+    and covers the new fixed fields (0019), while a later audit may be recorded."""
+    versions = ModelVersion.objects.filter(pk=iris_version.pk)
+    for field, value in (("importance", [{"label": "x"}]), ("feedback_from", {"staff": 9})):
+        with pytest.raises(DatabaseError, match="immutable"), transaction.atomic():
+            versions.update(**{field: value})
+    versions.update(audit={"status": "refused", "reason": "a later audit"})
+    iris_version.refresh_from_db()
+    assert iris_version.audit["status"] == "refused"
