@@ -2,6 +2,7 @@
 
 import os
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -221,6 +222,9 @@ TRAINING_WORKERS = env.int("TRAINING_WORKERS", default=1)
 # starts (retrain policies) are not counted against anyone.
 JOBS_MAX_PER_USER = env.int("JOBS_MAX_PER_USER", default=3)
 JOBS_MAX_PER_MANAGER = env.int("JOBS_MAX_PER_MANAGER", default=20)
+# Retraining on feedback from everyone: no one user supplies more than this share of the
+# training rows (their excess rows are left out); anonymous feedback never joins.
+RETRAIN_MAX_FEEDBACK_SHARE = env.float("RETRAIN_MAX_FEEDBACK_SHARE", default=0.1)
 
 # --- Serving ---------------------------------------------------------------------------------
 # How long a server process trusts what it looked up for a token or an API key (seconds).
@@ -271,6 +275,14 @@ if PREDICTION_AGGREGATES_DELAY < 0:
 PREDICTION_RETENTION_DAYS = env.int("PREDICTION_RETENTION_DAYS", default=None)
 if PREDICTION_RETENTION_DAYS is not None and PREDICTION_RETENTION_DAYS < 0:
     raise ImproperlyConfigured("PREDICTION_RETENTION_DAYS must be 0 or more days")
+# Days a batch's result and input files (MEDIA_ROOT/batch-*) are kept; prune_predictions
+# deletes older ones.
+BATCH_RESULT_DAYS = env.int("BATCH_RESULT_DAYS", default=7)
+if BATCH_RESULT_DAYS < 0:
+    raise ImproperlyConfigured("BATCH_RESULT_DAYS must be 0 or more days")
+# Counts of a sensitive feature's bins or categories below this are merged or dropped
+# wherever they are shown (reference statistics, aggregates read by monitoring).
+PRIVACY_MIN_COUNT = env.int("PRIVACY_MIN_COUNT", default=5)
 # The history API's page size (?page_size= may ask for 1 to PREDICTION_PAGE_MAX).
 PREDICTION_PAGE_SIZE = env.int("PREDICTION_PAGE_SIZE", default=50)
 PREDICTION_PAGE_MAX = 1000
@@ -412,3 +424,31 @@ SANDBOX_MAX_PROCESSES = env.int("SANDBOX_MAX_PROCESSES", default=32)
 SANDBOX_MAX_UNCOMPRESSED_BYTES = env.int("SANDBOX_MAX_UNCOMPRESSED_BYTES", default=200 * 1024**2)
 SANDBOX_MAX_COMPRESSION_RATIO = env.int("SANDBOX_MAX_COMPRESSION_RATIO", default=100)
 SANDBOX_MAX_ARRAY_BYTES = env.int("SANDBOX_MAX_ARRAY_BYTES", default=64 * 1024**2)
+
+# --- Login limits (django-axes; predictor/services/logins.py) --------------------------------
+# Failed logins (site, admin) and bad API credentials, per username and per client address:
+# LOGIN_FAILURE_LIMIT of them, and that username or address is refused for
+# LOGIN_COOLOFF_MINUTES (then the right password works again). Counted in the cache when
+# it is shared by all server processes (Redis, Memcached, database cache), else in the
+# database (a per-process or dummy cache would count apart or not at all).
+INSTALLED_APPS.append("axes")
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")  # last: it answers refused logins
+AUTHENTICATION_BACKENDS = [
+    "predictor.services.logins.LimitedBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("LOGIN_COOLOFF_MINUTES", default=15.0))
+AXES_LOCKOUT_PARAMETERS = "predictor.services.logins.lockout_parameters"
+AXES_CLIENT_IP_CALLABLE = "predictor.services.audit.client_address"
+AXES_LOCKOUT_CALLABLE = "predictor.web.logins.lockout_response"
+# Tries while refused neither count nor lengthen the cool-off: it ends when it said it would.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_DISABLE_ACCESS_LOG = True  # logins are in the security audit trail already
+_per_process = ("LocMemCache", "DummyCache", "FileBasedCache")
+AXES_HANDLER = env.str(
+    "AXES_HANDLER",
+    default="axes.handlers.database.AxesDatabaseHandler"
+    if CACHES["default"]["BACKEND"].endswith(_per_process)
+    else "axes.handlers.cache.AxesCacheHandler",
+)

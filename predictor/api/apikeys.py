@@ -1,9 +1,11 @@
-"""Scoped API keys (staff): create one (its key shown only in this answer), list, revoke."""
+"""Scoped API keys (managers): create one (its key shown only in this answer), list; revoke
+(its maker or a superuser)."""
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.response import Response
 
+from predictor.api.permissions import IsManager
 from predictor.api.serializers import ErrorSerializer, StrictCharField
 from predictor.services import apikeys
 
@@ -37,7 +39,7 @@ class ApiKeyCreatedSerializer(ApiKeySerializer):
 class ApiKeyViewSet(viewsets.ViewSet):
     """Scoped API keys: `Authorization: Api-Key <key>` predicts and reads model metadata."""
 
-    permission_classes = [permissions.IsAdminUser]
+    permission_classes = [IsManager]
     lookup_value_regex = "[A-Za-z0-9]+"
 
     @extend_schema(responses={200: ApiKeySerializer(many=True)})
@@ -55,7 +57,14 @@ class ApiKeyViewSet(viewsets.ViewSet):
         data = {**ApiKeySerializer(key).data, "key": raw}
         return Response(data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=None, responses={204: None, 404: ErrorSerializer})
+    def get_permissions(self):
+        # Revoking is its maker's or a superuser's (the service decides), manager or not:
+        # someone whose manager rights were taken away can still revoke their own key.
+        if self.action == "destroy":
+            return [permissions.IsAdminUser()]
+        return super().get_permissions()
+
+    @extend_schema(request=None, responses={204: None, 403: ErrorSerializer, 404: ErrorSerializer})
     def destroy(self, request, pk=None):
         apikeys.key_revoke(pk, user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)

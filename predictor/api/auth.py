@@ -11,17 +11,34 @@ import time
 from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import BaseAuthentication, TokenAuthentication
-from rest_framework.exceptions import AuthenticationFailed, PermissionDenied
+from rest_framework.exceptions import AuthenticationFailed, PermissionDenied, Throttled
 
-from predictor.services import apikeys
+from predictor.services import apikeys, logins
 
 _lock = threading.Lock()
 _tokens: dict[str, tuple[float, object]] = {}
 MAX_ENTRIES = 10_000
 
 
+def credentials_failed(request, exc: AuthenticationFailed):
+    """Bad API credentials count towards the login limit of the client's address: past it,
+    429 until the cool-off ends (a valid token or key is never slowed by this)."""
+    django_request = getattr(request, "_request", request)
+    if logins.credentials_refused(request=django_request) or logins.credentials_failed(
+        request=django_request
+    ):
+        raise Throttled(wait=logins.cool_off_seconds(), detail=logins.message()) from None
+    raise exc
+
+
 class CachedTokenAuthentication(TokenAuthentication):
     """DRF's `Authorization: Token <key>`, with the key → user answer kept a few seconds."""
+
+    def authenticate(self, request):
+        try:
+            return super().authenticate(request)
+        except AuthenticationFailed as exc:
+            credentials_failed(request, exc)
 
     def authenticate_credentials(self, key):
         now = time.monotonic()
@@ -64,7 +81,7 @@ class ApiKeyAuthentication(BaseAuthentication):
             return None
         key = apikeys.key_check(header[len(self.keyword) + 1 :].strip())
         if key is None:
-            raise AuthenticationFailed("invalid, expired or revoked API key")
+            credentials_failed(request, AuthenticationFailed("invalid, expired or revoked API key"))
         allowed = next(
             (
                 m

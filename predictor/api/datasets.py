@@ -1,12 +1,13 @@
-"""Datasets: upload a CSV and read what was inferred from it (staff)."""
+"""Datasets: upload a CSV (managers) and read what was inferred from it (staff)."""
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, permissions, status, viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from predictor import selectors
 from predictor.api import serializers as s
+from predictor.api.permissions import StaffReadsManagersWrite
 from predictor.services.registry import datasets
 
 
@@ -17,7 +18,7 @@ class DatasetViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         return selectors.datasets()
 
     serializer_class = s.DatasetSerializer
-    permission_classes = [permissions.IsAdminUser]
+    permission_classes = [StaffReadsManagersWrite]
     parser_classes = [MultiPartParser, FormParser]
 
     @extend_schema(

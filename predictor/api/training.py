@@ -1,12 +1,13 @@
-"""Training jobs: start one, follow it (staff)."""
+"""Training jobs: start or cancel one (managers), follow it (staff)."""
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, permissions, status, viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from predictor import selectors
 from predictor.api import serializers as s
+from predictor.api.permissions import StaffReadsManagersWrite
 from predictor.services import jobs, training
 
 
@@ -17,7 +18,7 @@ class TrainingJobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet)
         return selectors.training_jobs()
 
     serializer_class = s.TrainingJobSerializer
-    permission_classes = [permissions.IsAdminUser]
+    permission_classes = [StaffReadsManagersWrite]
 
     @extend_schema(
         request=s.TrainingRequestSerializer,

@@ -5,8 +5,11 @@
   else it does not exist (the same 404 as a missing version).
 - A prediction is seen by its owner (or, for an anonymous visitor, the ones made in this
   browser session) and by staff.
-- Staff manage (datasets, training, stages, monitoring, rollout); managers (the
-  model-manager permissions) may keep more jobs queued (`services.jobs`).
+- Staff read what is staff's (everybody's history, monitoring, compare, traffic, policies).
+- Managing — every write: datasets, training, retraining, stages, archive, imports,
+  traffic, retrain policies, sensitive lists, API keys — needs the model permissions that
+  the "Model managers" group holds (superusers hold all), in every door (`manage_check`);
+  managers may also keep more jobs queued (`services.jobs`).
 
 Every door asks here; none decides it on its own.
 """
@@ -14,7 +17,7 @@ Every door asks here; none decides it on its own.
 from django.db.models import Q, QuerySet
 
 from predictor.models import ModelVersion, RegisteredModel, Source, Stage
-from predictor.services.errors import LoginRequired, NotFound
+from predictor.services.errors import Forbidden, LoginRequired, NotFound
 
 STAFF_ONLY_STAGES = (Stage.ARCHIVED, Stage.NONE)
 # What the "Model managers" group holds to train and to change versions (migration 0002).
@@ -31,10 +34,23 @@ def is_staff(user) -> bool:
 
 
 def is_manager(user) -> bool:
-    """Holds the model-manager permissions (the "Model managers" group; superusers hold all)."""
-    return is_authenticated(user) and (
+    """Staff holding the model-manager permissions (the "Model managers" group; superusers
+    hold all). An API key never is (it is never staff)."""
+    return is_staff(user) and (
         bool(getattr(user, "is_superuser", False)) or user.has_perms(MANAGER_PERMISSIONS)
     )
+
+
+def manage_check(*, user) -> None:
+    """THE rule for managing: LoginRequired (401) for a visitor, Forbidden (403) for anyone
+    but a manager."""
+    if not is_authenticated(user):
+        raise LoginRequired("log in to manage models")
+    if not is_manager(user):
+        raise Forbidden(
+            "managing models (datasets, training, stages, traffic, policies, sensitive "
+            'features, imports, API keys) needs the "Model managers" permissions'
+        )
 
 
 def model_may_use(*, user, model: RegisteredModel) -> bool:
@@ -76,3 +92,43 @@ def predictions_visible(user, queryset: QuerySet, *, also=()) -> QuerySet:
     mine = Q(user_id=user.pk) if is_authenticated(user) else Q(pk__in=[])
     also = [pk for pk in also if isinstance(pk, int)]
     return queryset.filter(mine | Q(pk__in=also)) if also else queryset.filter(mine)
+
+
+# --- what of a version a caller may see -------------------------------------------------------
+# Non-staff callers (users, API keys, anonymous visitors of public models) see a version's
+# feature names, types and allowed values, never its reference statistics, and no training
+# figure (range, mean, spread) of a feature the model lists as sensitive.
+
+SENSITIVE_SHOWN_KEYS = ("name", "type", "nullable", "categories")
+
+
+def sees_training_figures(user) -> bool:
+    """Staff see reference statistics and the training figures of sensitive features."""
+    return is_staff(user)
+
+
+def version_schema_shown(*, version: ModelVersion, user) -> list[dict]:
+    """The version's schema for this caller: sensitive features marked `"sensitive": true`,
+    and for non-staff stripped to their name, type and allowed values."""
+    marked = set(version.model.sensitive or [])
+    staff = sees_training_figures(user)
+    shown = []
+    for feature in version.schema:
+        if feature["name"] in marked:
+            kept = (
+                feature
+                if staff
+                else {k: v for k, v in feature.items() if k in SENSITIVE_SHOWN_KEYS}
+            )
+            feature = {**kept, "sensitive": True}
+        shown.append(feature)
+    return shown
+
+
+def version_warnings_shown(*, version: ModelVersion, user, warnings: list) -> list:
+    """Out-of-range warnings for this caller: none about a sensitive feature for non-staff
+    (its training range is not theirs to learn)."""
+    marked = set(version.model.sensitive or [])
+    if not marked or sees_training_figures(user):
+        return warnings
+    return [[w for w in row if w["feature"] not in marked] for row in warnings]

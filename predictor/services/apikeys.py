@@ -1,4 +1,5 @@
-"""Scoped API keys: made by staff, shown once, stored hashed (djangorestframework-api-key).
+"""Scoped API keys: made by managers, shown once, stored hashed (djangorestframework-api-key),
+revoked by their maker or a superuser.
 
 A key acts for the staff user who made it, as a non-staff caller (the stage rule applies),
 may only predict (REST and V2) and read the metadata of the models it may use — its
@@ -16,7 +17,7 @@ from django.utils import timezone
 
 from predictor.models import RegisteredModel, ScopedAPIKey, SecurityEvent
 from predictor.services import audit
-from predictor.services.errors import InvalidInput, NotFound
+from predictor.services.errors import Forbidden, InvalidInput, NotFound
 
 LAST_USED_EVERY = 60.0
 _lock = threading.Lock()
@@ -51,9 +52,14 @@ def keys():
 
 
 def key_revoke(prefix: str, *, user=None) -> ScopedAPIKey:
+    """Revoke a key: its maker or a superuser may (`user=None`: the system)."""
     key = ScopedAPIKey.objects.filter(prefix=prefix).first()
     if key is None:
         raise NotFound(f"no API key {prefix}")
+    if user is not None and not (
+        getattr(user, "is_superuser", False) or key.created_by_id == user.pk
+    ):
+        raise Forbidden("an API key is revoked by its maker or a superuser")
     if not key.revoked:
         key.revoked = True
         key.save(update_fields=["revoked"])

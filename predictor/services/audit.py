@@ -3,6 +3,7 @@ failed logins, API keys made and revoked, and bursts of refused requests — mor
 SECURITY_DENIED_BURST answers 401/403 to one client address within a minute is recorded
 once per minute, so an operator sees someone probing."""
 
+import hashlib
 import logging
 import time
 
@@ -67,8 +68,14 @@ def on_login(sender, request, user, **kwargs) -> None:
 
 
 def on_login_failed(sender, credentials, request=None, **kwargs) -> None:
-    record(
-        SecurityEvent.Kind.LOGIN_FAILED,
-        username=str(credentials.get("username", ""))[:150],
-        client=client_address(request) if request is not None else "",
-    )
+    username = str(credentials.get("username", ""))[:150]
+    client = client_address(request) if request is not None else ""
+    detail = ""
+    if getattr(request, "login_limited", False):
+        # Refused by the login limit, password unchecked: recorded once per client and
+        # username per minute, not once per try.
+        key = f"mlsite:login-limited:{client}:{hashlib.sha256(username.encode()).hexdigest()}"
+        if not cache.add(key, 1, WINDOW_SECONDS):
+            return
+        detail = "refused by the login limit (too many failed logins)"
+    record(SecurityEvent.Kind.LOGIN_FAILED, username=username, client=client, detail=detail)

@@ -86,7 +86,28 @@ def iris_version(iris_dataset):
 
 @pytest.fixture
 def staff(django_user_model):
-    return django_user_model.objects.create_user("staff", password="pw-staff-123", is_staff=True)
+    """Staff in the "Model managers" group: reads and manages (test_manage_rule has staff
+    without the group)."""
+    user = django_user_model.objects.create_user("staff", password="pw-staff-123", is_staff=True)
+    user.groups.add(managers_group())
+    return user
+
+
+def managers_group():
+    """The "Model managers" group of migration 0002, made again after a transactional test
+    emptied the tables (permissions come back by themselves, the group does not)."""
+    import importlib
+
+    from django.contrib.auth.models import Group, Permission
+
+    migration = importlib.import_module("predictor.migrations.0002_model_managers_group")
+    group, made = Group.objects.get_or_create(name=migration.GROUP)
+    if made:
+        codenames = [f"{a}_{m}" for m, actions in migration.PERMISSIONS.items() for a in actions]
+        group.permissions.add(
+            *Permission.objects.filter(content_type__app_label="predictor", codename__in=codenames)
+        )
+    return group
 
 
 @pytest.fixture

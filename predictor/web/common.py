@@ -1,4 +1,4 @@
-"""What the page views share: who may open a staff page, which model and version a page
+"""What the page views share: who may open a staff or a manager's page, which model and version a page
 shows, and how a service's refusal becomes a form error."""
 
 from functools import wraps
@@ -28,6 +28,27 @@ def staff_required(view):
             return redirect_to_login(request.get_full_path())
         if not request.user.is_staff:
             raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def manage_check(request) -> None:
+    """THE manage rule (`access.manage_check`) for a page: 403 for anyone but a manager."""
+    try:
+        access.manage_check(user=request.user)
+    except ServiceError as exc:
+        raise PermissionDenied(exc.message) from None
+
+
+def manager_required(view):
+    """Anonymous visitors go to the login page; logged-in non-managers get a 403."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        manage_check(request)
         return view(request, *args, **kwargs)
 
     return wrapper

@@ -1,4 +1,5 @@
-"""Rollout pages (staff): a model's traffic policy, and versions compared on live traffic."""
+"""Rollout pages: a model's traffic policy, and versions compared on live traffic (staff
+read them; changing traffic and promoting is managers')."""
 
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
@@ -12,6 +13,7 @@ from predictor.models import Stage
 from predictor.services import compare, registry
 from predictor.services.errors import InvalidInput, ServiceError
 from predictor.services.serving import traffic
+from predictor.web.common import manage_check
 
 
 def _staff(request):
@@ -19,12 +21,14 @@ def _staff(request):
         return redirect_to_login(request.get_full_path())
     if not request.user.is_staff:
         raise PermissionDenied("rollout is for staff")
+    if request.method == "POST":
+        manage_check(request)  # every change here (traffic, promotion) is managing
     return None
 
 
 @require_http_methods(["GET", "POST"])
 def traffic_page(request, name):
-    """See and change the traffic policy; every change recorded (staff)."""
+    """See (staff) and change (managers) the traffic policy; every change recorded."""
     refused = _staff(request)
     if refused:
         return refused
@@ -109,7 +113,7 @@ def compare_page(request, name):
 
 @require_http_methods(["POST"])
 def promote_page(request, name):
-    """Move a version to a stage, or roll back, with a reason, from the model page (staff:
+    """Move a version to a stage, or roll back, with a reason, from the model page (managers:
     the same service and audit trail as the API and the admin)."""
     refused = _staff(request)
     if refused:

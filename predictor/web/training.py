@@ -1,4 +1,4 @@
-"""Training pages (staff): upload or pick a dataset, start a job, follow it."""
+"""Training pages: upload or pick a dataset, start a job (managers), follow it (staff)."""
 
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
@@ -11,11 +11,11 @@ from predictor import selectors
 from predictor.services import jobs, training
 from predictor.services.errors import ServiceError
 from predictor.services.registry.datasets import dataset_create
-from predictor.web.common import service_error_to_form, staff_required
+from predictor.web.common import manage_check, manager_required, service_error_to_form
 from predictor.web.forms import MAIN_PARAMS, DatasetUploadForm, TrainingForm
 
 
-@staff_required
+@manager_required
 @require_http_methods(["GET", "POST"])
 def train_page(request):
     """Upload a dataset or pick one, then start a training job."""
@@ -83,6 +83,8 @@ def job_page(request, pk):
             raise PermissionDenied  # job pages are staff's, but for one's own batch files
     job = get_object_or_404(selectors.training_jobs(), pk=pk)
     if request.method == "POST" and request.POST.get("cancel"):
+        if not (job.kind == "batch" and job.created_by_id == request.user.pk):
+            manage_check(request)  # cancelling others' or training jobs is managing
         try:
             jobs.job_cancel(job, user=request.user)
         except ServiceError as exc:
