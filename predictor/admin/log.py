@@ -14,7 +14,7 @@ from predictor.models import (
     StageTransition,
     TrafficChange,
 )
-from predictor.services.log import retention
+from predictor.services.log import erasure
 
 
 @admin.register(StageTransition)
@@ -88,8 +88,8 @@ class PredictionAdmin(admin.ModelAdmin):
             self.message_user(request, "The selected rows are anonymous: nobody to erase.")
             return
         for user in users:
-            count = retention.erase_user(user)
-            self.message_user(request, f"Removed {count} predictions of {user.username}.")
+            erased = erasure.user_erase(user=user)
+            self.message_user(request, f"Removed {erased.rows} predictions of {user.username}.")
 
     @admin.display(description="version", ordering="version__version")
     def version_number(self, obj):

@@ -14,7 +14,8 @@ class Command(BaseCommand):
         "Remove prediction rows created more than DAYS days ago (rows with feedback stay "
         "unless --drop-feedback), in batches, after writing them with --archive DIR to one "
         "gzip CSV per UTC day (predictions-YYYY-MM-DD.csv.gz). Without --older-than it uses "
-        "PREDICTION_RETENTION_DAYS. Hourly aggregates are kept."
+        "PREDICTION_RETENTION_DAYS. Hourly aggregates are kept. Batch input and result "
+        "files older than BATCH_RESULT_DAYS are deleted."
     )
 
     def add_arguments(self, parser):
@@ -49,9 +50,14 @@ class Command(BaseCommand):
             raise CommandError(exc.message) from None
         except OSError as exc:
             raise CommandError(f"cannot write the archive: {exc}") from None
+        batch_days = settings.BATCH_RESULT_DAYS
         if options["dry_run"]:
             self.stdout.write(f"would remove {result.removed} rows older than {days} days")
+            self.stdout.write(
+                f"would remove {result.batch_files} batch files older than {batch_days} days"
+            )
             return
+        self.stdout.write(f"removed {result.batch_files} batch files older than {batch_days} days")
         if archive is not None:
             self.stdout.write(f"archived {result.archived} rows in {len(result.files)} files")
         self.stdout.write(

@@ -5,7 +5,11 @@ ever grow by addition, so the writer adds a flush's increments with one upsert a
 feedback adds its own, and `rebuild` recomputes them from rows with the same code.
 
 Counts of a feature are taken on the version's reference bins (`schema.reference_stats`),
-before any value is encrypted, so drift works on sensitive features too.
+before any value is encrypted, so drift works on sensitive features too. Those of the
+model's sensitive features go to the "all users" keys only: a per-user key holds no figure
+of them (one person's bins would give their values away). The all-users keys keep exact
+counts, because figures only grow by addition (a count dropped while small would be lost
+for good); whoever shows them applies the small-count rule (`small_counts_merged`).
 """
 
 import bisect
@@ -13,7 +17,7 @@ import json
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from django.db import connections
@@ -95,6 +99,25 @@ def value_counts(values: list, stat: dict) -> Counter:
     if stat.get("type") == CATEGORICAL:
         return _category_counts(values, stat)
     return _numeric_counts(values, stat)
+
+
+def sensitive_of(version) -> frozenset:
+    """The sensitive features of a version: its registered model's list."""
+    return frozenset(version.model.sensitive or ())
+
+
+def small_counts_merged(counts: dict, *, minimum: int) -> dict:
+    """Counts of a sensitive feature as they may be shown: bins or categories counted fewer
+    than `minimum` times merged into `OTHER`, which is dropped if still below it."""
+    shown, merged = {}, 0
+    for key, n in counts.items():
+        if n >= minimum and key != OTHER:
+            shown[key] = n
+        else:
+            merged += n
+    if merged >= minimum:
+        shown[OTHER] = merged
+    return shown
 
 
 def feature_counts(version, records: list[dict]) -> dict[str, Counter]:
@@ -191,6 +214,23 @@ class Figures:
         for name, counts in other.features.items():
             self.features[name].update(counts)
 
+    def subtract(self, other: "Figures") -> None:
+        """Take `other`'s figures out (an erasure); counts that reach 0 go."""
+        for name in (*SUMS, *FEEDBACK):
+            setattr(self, name, getattr(self, name) - getattr(other, name))
+        self.latency = +(self.latency - other.latency)
+        self.outputs = +(self.outputs - other.outputs)
+        for name, counts in other.features.items():
+            if name in self.features:
+                self.features[name] = +(self.features[name] - counts)
+
+    def store(self, row: PredictionHour) -> None:
+        """Put these figures in an aggregate row (saved by the caller)."""
+        for name in (*SUMS, *FEEDBACK):
+            setattr(row, name, getattr(self, name))
+        row.latency, row.outputs = dict(self.latency), dict(self.outputs)
+        row.features = {k: dict(v) for k, v in self.features.items() if v}
+
     def add_feedback(self, figures: dict, sign: int = 1) -> None:
         for name in FEEDBACK:
             setattr(self, name, getattr(self, name) + sign * figures[name])
@@ -205,6 +245,14 @@ class Figures:
                 value = dict(value)
             out.append(value)
         return out
+
+
+def without_features(figures: Figures, names) -> Figures:
+    """The figures with no counts of the features `names` (a per-user key's share)."""
+    if not names or not any(name in figures.features for name in names):
+        return figures
+    kept = defaultdict(Counter, {k: v for k, v in figures.features.items() if k not in names})
+    return replace(figures, features=kept)
 
 
 @dataclass
@@ -264,8 +312,9 @@ class Tally:
         figures.output_sumsq += squares
         for name, counted in feature_counts(version, records).items():
             figures.features[name].update(counted)
-        for key in self._keys(version, moment, source, user_id):
-            self.keys[key].merge(figures)
+        mine, everyone = self._keys(version, moment, source, user_id)
+        self.keys[everyone].merge(figures)
+        self.keys[mine].merge(without_features(figures, sensitive_of(version)))
         return figures
 
     @staticmethod

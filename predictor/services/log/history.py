@@ -123,7 +123,8 @@ def _latency(ms: float) -> str:
 
 
 def header(features: list[str] | None) -> list[str]:
-    return COLUMNS + (list(features) if features is not None else ["inputs"])
+    """The header row; a feature's name is a cell like any other (`=1+2` → `'=1+2`)."""
+    return csvsafe.row(COLUMNS + (list(features) if features is not None else ["inputs"]))
 
 
 class _Echo:

@@ -1,5 +1,5 @@
-"""Keeping the prediction log the size a team wants: pruning with archives, erasure of one
-person's rows, and rebuilding the hourly aggregates from rows.
+"""Keeping the prediction log the size a team wants: pruning with archives, and rebuilding
+the hourly aggregates from rows (erasing one person's rows: `erasure`).
 
 Deletes go in batches, each its own short transaction (the batch's rows are locked, then
 archived, then deleted), so the log keeps serving while millions of rows go. Hourly
@@ -7,11 +7,11 @@ aggregates are not touched by pruning: charts and monitoring keep old hours' fig
 """
 
 import gzip
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, transaction
 from django.db.models.functions import TruncHour
 from django.utils import timezone
@@ -19,6 +19,7 @@ from django.utils import timezone
 from predictor.models import ModelVersion, Prediction, PredictionHour
 from predictor.services.errors import InvalidInput
 from predictor.services.log import aggregates, deferred, history, sealing
+from predictor.services.serving import batch as batch_files
 
 BATCH = 5000
 
@@ -28,6 +29,7 @@ class Pruned:
     removed: int = 0
     archived: int = 0
     files: list[str] = field(default_factory=list)
+    batch_files: int = 0  # batch inputs and results older than BATCH_RESULT_DAYS
 
 
 def _old_rows(cutoff: datetime, drop_feedback: bool):
@@ -46,12 +48,16 @@ def prune(
 ) -> Pruned:
     """Remove the rows created before now − `older_than_days` days (feedback rows stay
     unless `drop_feedback`), archiving them first to one gzip CSV per UTC day in
-    `archive_dir` (the export's columns, inputs as JSON, sensitive values as stored)."""
+    `archive_dir` (the export's columns, inputs as JSON, sensitive values as stored); and
+    the batch files older than BATCH_RESULT_DAYS."""
     if older_than_days < 0:
         raise InvalidInput("--older-than must be 0 or more days", field="older_than")
     cutoff = (now or timezone.now()) - timedelta(days=older_than_days)
     old = _old_rows(cutoff, drop_feedback)
     result = Pruned()
+    result.batch_files = batch_files.batch_files_prune(
+        older_than_days=settings.BATCH_RESULT_DAYS, dry_run=dry_run, now=now
+    )
     if dry_run:
         result.removed = old.count()
         return result
@@ -107,38 +113,6 @@ def _archive(ids: list[int], directory: Path, files: dict, result: Pruned) -> in
 def retention_days(given: int | None, configured: int | None) -> int | None:
     """The days to keep: the command's --older-than, else PREDICTION_RETENTION_DAYS."""
     return given if given is not None else configured
-
-
-# --- Erasure --------------------------------------------------------------------------------
-
-
-def erase_user(user, *, dry_run: bool = False) -> int:
-    """Remove every logged row of `user` (an erasure request); their share of the hourly
-    aggregates is kept as anonymous figures, no longer linked to them. The count removed
-    (or that would be)."""
-    rows = Prediction.objects.filter(user_id=user.pk)
-    if dry_run:
-        return rows.count()
-    removed = 0
-    while True:
-        with transaction.atomic():
-            ids = list(rows.order_by("id").values_list("id", flat=True)[:BATCH])
-            if not ids:
-                break
-            Prediction.objects.filter(id__in=ids).delete()
-            removed += len(ids)
-    # The figures of their last rows that servers have not added yet land first.
-    deferred.flush()
-    time.sleep(deferred.delay())
-    with transaction.atomic():
-        theirs = PredictionHour.objects.select_for_update().filter(user_key=user.pk)
-        tally = aggregates.Tally()
-        for hour in theirs:  # the "all users" rows already hold these figures
-            key = (hour.hour, hour.model_id, hour.version_id, hour.source, aggregates.ANONYMOUS)
-            tally.keys[key] = aggregates.Figures.from_row(hour)
-        theirs.delete()
-        aggregates.tally_write(tally, DEFAULT_DB_ALIAS)
-    return removed
 
 
 # --- Rebuilding aggregates ------------------------------------------------------------------

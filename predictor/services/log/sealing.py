@@ -1,8 +1,8 @@
 """Sensitive features in the prediction log: encrypted at rest, or redacted.
 
-A version lists its sensitive features (`ModelVersion.sensitive`). When its rows are
-logged, those values leave `inputs` (which holds `REDACTED` in their place) and are
-encrypted together into the row's `sealed` column with the first key of
+A registered model lists its sensitive features (`RegisteredModel.sensitive`), followed
+by every version and shadow of it. When their rows are logged, those values leave `inputs`
+(which holds `REDACTED` in their place) and are encrypted together into the row's `sealed` column with the first key of
 `PREDICTION_LOG_KEYS` (Fernet; every key of the list decrypts, so keys can rotate). With no
 key set they are not stored at all. Only staff asking for it see them again (`unseal`).
 """

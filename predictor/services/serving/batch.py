@@ -2,7 +2,10 @@
 
 import csv
 import io
+import os
+import time
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 
 from django.conf import settings
@@ -10,6 +13,7 @@ from django.conf import settings
 from predictor.models import ModelVersion, Prediction, Source, TrainingJob
 from predictor.services import csvsafe, jobs
 from predictor.services.errors import InvalidInput, PayloadTooLarge, ServiceError
+from predictor.services.log.sealing import REDACTED
 from predictor.services.schema import ValidRows, rows_from_csv
 from predictor.services.serving import inference
 from predictor.services.serving.inference import PredictionResult, predict_valid
@@ -50,9 +54,10 @@ def batch_predict_csv(
         return result
     jobs.jobs_check_cap(user=user)  # before its file is written
     request_id = "batch-" + uuid.uuid4().hex
-    inbox = Path(settings.MEDIA_ROOT) / "batch-inputs"
+    inbox = _folder(INPUTS)
     inbox.mkdir(parents=True, exist_ok=True)
-    (inbox / f"{request_id}.csv").write_bytes(data)
+    with _private(inbox / f"{request_id}.csv", "wb") as upload:
+        upload.write(data)
     job = TrainingJob.objects.create(
         kind="batch",
         model_name=version.model.name,
@@ -80,7 +85,7 @@ def batch_job(job: TrainingJob, progress):
     """Score a large batch file in chunks (one request id for all), then drop the upload."""
     options = job.options
     version = ModelVersion.objects.select_related("model").get(pk=options["version"])
-    path = Path(settings.MEDIA_ROOT) / "batch-inputs" / f"{options['request_id']}.csv"
+    path = _folder(INPUTS) / f"{options['request_id']}.csv"
     valid = _valid(version, path.read_bytes())
     shadows = tuple(ModelVersion.objects.select_related("model").filter(pk__in=options["shadows"]))
     total = len(valid.records)
@@ -106,18 +111,36 @@ def batch_job(job: TrainingJob, progress):
     return None
 
 
+# The folders of MEDIA_ROOT that hold a batch's files, each named by its request id.
+INPUTS, RESULTS = "batch-inputs", "batch-results"
+
+
+def _folder(name: str) -> Path:
+    return Path(settings.MEDIA_ROOT) / name
+
+
 def _results_path(request_id: str) -> Path:
-    return Path(settings.MEDIA_ROOT) / "batch-results" / f"{request_id}.csv"
+    return _folder(RESULTS) / f"{request_id}.csv"
+
+
+def _private(path: Path, mode: str, **kwargs):
+    """`path` opened for writing, readable by this service's user only (0600): a batch's
+    files hold people's inputs."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # a file that existed keeps its mode otherwise
+    return os.fdopen(fd, mode, **kwargs)
 
 
 def _write_results(request_id, version, valid: ValidRows, predictions, probabilities) -> None:
-    """The scored file: the file's own extra columns first (an id, say), then the features,
-    the prediction and the class probabilities; every cell formula-safe."""
+    """The scored file: the file's own extra columns first (an id, say), then the features
+    (the model's sensitive ones as `***`), the prediction and the class probabilities; every
+    cell formula-safe."""
     names = version.feature_names
+    sealed = set(version.model.sensitive or ())
     classes = [str(c) for c in version.classes or []] if probabilities else []
     path = _results_path(request_id)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as out:
+    with _private(path, "w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out)
         header = (
             valid.extra_columns + names + ["prediction"] + [f"probability_{c}" for c in classes]
@@ -126,9 +149,44 @@ def _write_results(request_id, version, valid: ValidRows, predictions, probabili
         for i, record in enumerate(valid.records):
             extra = valid.extras[i] if valid.extras else []
             probs = [probabilities[i].get(c) for c in classes] if probabilities else []
-            writer.writerow(
-                csvsafe.row([*extra, *(record.get(n) for n in names), predictions[i], *probs])
-            )
+            values = [REDACTED if n in sealed else record.get(n) for n in names]
+            writer.writerow(csvsafe.row([*extra, *values, predictions[i], *probs]))
+
+
+def batch_files_remove(*, request_ids: Iterable[str], dry_run: bool = False) -> int:
+    """Delete the input and result files of these batches (an erasure); how many there
+    were."""
+    found = 0
+    for request_id in set(request_ids):
+        if not inference.request_id_valid(request_id):
+            continue  # not a name this service gives a file
+        for path in (_folder(INPUTS) / f"{request_id}.csv", _results_path(request_id)):
+            if path.is_file():
+                found += 1
+                if not dry_run:
+                    path.unlink(missing_ok=True)
+    return found
+
+
+def batch_files_prune(*, older_than_days: int, dry_run: bool = False, now=None) -> int:
+    """Delete batch input and result files last written more than `older_than_days` days
+    ago (BATCH_RESULT_DAYS); how many (or would be)."""
+    cutoff = (now.timestamp() if now is not None else time.time()) - older_than_days * 86400
+    found = 0
+    for name in (INPUTS, RESULTS):
+        folder = _folder(name)
+        if not folder.is_dir():
+            continue
+        for path in folder.glob("*.csv"):
+            try:
+                if path.stat().st_mtime >= cutoff:
+                    continue
+                found += 1
+                if not dry_run:
+                    path.unlink()
+            except FileNotFoundError:
+                continue  # a job finished with it meanwhile
+    return found
 
 
 def batch_result_csv(*, request_id: str, user) -> str:

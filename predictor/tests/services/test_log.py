@@ -418,7 +418,7 @@ def test_retention_setting_is_used_without_older_than(iris_version, settings):
 # --- erasure ------------------------------------------------------------------------------------
 
 
-def test_erase_a_users_rows_keeps_anonymous_figures(iris_version, alice, bob):
+def test_erase_a_users_rows_removes_their_figures(iris_version, alice, bob):
     predict(iris_version, rows(3), user=alice)
     predict(iris_version, rows(2), user=bob)
     out = io.StringIO()
@@ -429,7 +429,8 @@ def test_erase_a_users_rows_keeps_anonymous_figures(iris_version, alice, bob):
     assert "removed 3 predictions of alice" in out.getvalue()
     assert not Prediction.objects.filter(user=alice).exists()
     assert not PredictionHour.objects.filter(user_key=alice.pk).exists()
-    assert stored_figures(PredictionHour.objects.all()).predictions == 5
+    # Their share leaves the aggregates too (issue 31): as if only bob had predicted.
+    assert stored_figures(PredictionHour.objects.all()).predictions == 2
     from django.core.management.base import CommandError
 
     with pytest.raises(CommandError, match="no user named 'nobody'"):
@@ -486,8 +487,10 @@ def test_a_sensitive_value_is_never_stored_or_shown_in_clear(
         staff_client.get(f"/api/predictions/{pid}/?decrypt=true").json()["inputs"]["petal_width"]
         == SECRET
     )
-    # Drift still sees it: the value was counted on its reference bin before sealing.
-    hour = PredictionHour.objects.get(user_key=alice.pk)
+    # Drift still sees it: the value was counted on its reference bin before sealing, in the
+    # all-users figures only (a per-user key holds no figure of a sensitive feature).
+    assert "petal_width" not in PredictionHour.objects.get(user_key=alice.pk).features
+    hour = PredictionHour.objects.get(user_key=aggregates.ALL_USERS)
     assert sum(hour.features["petal_width"].values()) == 1
     assert MISSING not in hour.features["petal_width"]
 
