@@ -123,7 +123,7 @@ class RetrainPolicyAdmin(admin.ModelAdmin):
 
     list_display = [
         "model", "enabled", "every_hours", "on_drift", "on_live_below", "promote",
-        "min_improvement", "include_feedback", "last_run_at",
+        "min_improvement", "include_feedback", "feedback_from", "last_run_at",
     ]  # fmt: skip
     list_filter = ["enabled", "promote"]
     readonly_fields = ["last_run_at", "updated_by", "updated_at"]

@@ -142,6 +142,6 @@ class PredictionViewSet(viewsets.ReadOnlyModelViewSet):
         body = s.FeedbackSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         prediction = inference.prediction_feedback(
-            prediction=self.get_object(), actual=body.validated_data["actual"]
+            prediction=self.get_object(), actual=body.validated_data["actual"], user=request.user
         )
         return Response(s.PredictionSerializer(prediction).data)

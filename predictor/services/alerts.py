@@ -44,7 +44,7 @@ def _summary(report: dict, previous: str) -> str:
     ]
     if drifting:
         parts.append("drift in " + ", ".join(drifting[:5]))
-    live = report["live"]
+    live = (report.get("live_by_source") or {}).get("staff")  # what made it degraded
     if live and report["status"] == monitoring.DEGRADED:
         metric = "accuracy" if "accuracy" in live else "rmse"
         parts.append(f"live {metric} {live[metric]:.3f} vs holdout {live['holdout'].get(metric)}")

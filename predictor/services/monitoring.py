@@ -1,5 +1,7 @@
 """Watching a version in production: traffic, outputs, live accuracy and drift over a window.
 
+Live figures come from feedback rows, over all feedback (`live`) and per source
+(`live_by_source`: staff, users); only staff's figures can make a version `degraded`.
 Everything stands on the prediction log's hourly aggregates (whole hours) and the rows of
 the window's partial hours (`log.windows`), so a report costs the same whatever the log's
 size; the KS test reads a sample of the window's rows (chi-squared on the reference bins
@@ -15,7 +17,7 @@ import numpy as np
 from django.conf import settings
 from django.utils import timezone
 
-from predictor.models import ModelVersion, Task
+from predictor.models import FeedbackSource, ModelVersion, Task
 from predictor.services.errors import InvalidInput
 from predictor.services.log import aggregates, sealing, windows
 from predictor.services.schema import CATEGORICAL, MISSING, OTHER, OUTPUT
@@ -211,6 +213,7 @@ def _drift(version, figures: aggregates.Figures, span) -> dict:
     if not reference or not any(f["name"] in reference for f in version.schema):
         return {"status": UNAVAILABLE, "rows": n, "features": [], "outputs": None}
     sample = _sample(version, span) if n else []
+    hidden = aggregates.sensitive_of(version)
     features = []
     for feature in version.schema:
         name, stat = feature["name"], reference.get(feature["name"])
@@ -241,7 +244,11 @@ def _drift(version, figures: aggregates.Figures, span) -> dict:
             _status(value, entry["p_value"]) if n >= settings.DRIFT_MIN_ROWS else INSUFFICIENT
         )
         entry["reference"] = expected
-        entry["window"] = dict(observed)
+        entry["window"] = (
+            aggregates.small_counts_merged(observed, minimum=settings.PRIVACY_MIN_COUNT)
+            if name in hidden  # a sensitive feature's rare bins would point at a person
+            else dict(observed)
+        )
         features.append(entry)
     features.sort(key=lambda f: (ORDER.index(f["status"]), f["psi"]), reverse=True)
     outputs = None
@@ -263,11 +270,25 @@ def _drift(version, figures: aggregates.Figures, span) -> dict:
 # --- live accuracy ------------------------------------------------------------------------------
 
 
-def _live(version, span) -> dict | None:
+# The feedback sources `live_by_source` reports; anonymous feedback judges nothing.
+LIVE_SOURCES = {"staff": FeedbackSource.STAFF, "users": FeedbackSource.USER}
+
+
+def _live_by_source(version, span) -> tuple[dict | None, dict]:
+    """Live figures over all feedback, and per trusted source (staff, users)."""
+    labelled = _all_rows(version, span).exclude(actual=None)
+    values = labelled.values_list("output", "actual", "actual_source")
+    rows = list(values.iterator(chunk_size=5000))
+    by_source = {
+        key: _live(version, [(p, a) for p, a, s in rows if s == source])
+        for key, source in LIVE_SOURCES.items()
+    }
+    return _live(version, [(p, a) for p, a, _ in rows]), by_source
+
+
+def _live(version, pairs: list) -> dict | None:
     from sklearn.metrics import accuracy_score, f1_score, mean_absolute_error, r2_score
 
-    labelled = _all_rows(version, span).exclude(actual=None).values_list("output", "actual")
-    pairs = list(labelled.iterator(chunk_size=5000))
     holdout = {k: v for k, v in (version.metrics or {}).items() if isinstance(v, (int, float))}
     if not pairs:
         return None
@@ -337,7 +358,7 @@ def report(
             }
         )
     task = version.model.task
-    live = _live(version, span)
+    live, live_by_source = _live_by_source(version, span)
     drift = _drift(version, total, span)
     return {
         "model": version.model.name,
@@ -348,8 +369,10 @@ def report(
         "traffic": traffic,
         "outputs": _outputs(version, total),
         "live": live,
+        "live_by_source": live_by_source,
         "drift": drift,
-        "status": worst(drift["status"], _live_status(live, task)),
+        # Only staff's word can make a version degraded: a user's false labels cannot.
+        "status": worst(drift["status"], _live_status(live_by_source["staff"], task)),
     }
 
 

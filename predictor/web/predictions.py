@@ -41,7 +41,7 @@ def prediction_page(request, pk):
             if version.model.task == Task.REGRESSION:
                 # Form text to a number; the service checks it (and matches class names).
                 actual = schema.value_from_text(actual, {"name": "actual", "type": "numeric"})
-            inference.prediction_feedback(prediction=prediction, actual=actual)
+            inference.prediction_feedback(prediction=prediction, actual=actual, user=request.user)
         except ServiceError as exc:
             form.add_error("actual", strip_row(exc.message))
         else:

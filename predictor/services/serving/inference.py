@@ -21,8 +21,8 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, transaction
 from django.utils import timezone
 
-from predictor.models import ModelVersion, Prediction, Source, Task
-from predictor.services import metrics
+from predictor.models import FeedbackSource, ModelVersion, Prediction, Source, Task
+from predictor.services import access, metrics
 from predictor.services.errors import InvalidInput
 from predictor.services.log import aggregates, sealing, writer
 from predictor.services.schema import ValidRows, rows_validate
@@ -145,7 +145,7 @@ def _serve(version, valid: ValidRows, source, user, request_id, started, ticket)
         predictions=predicted,
         probabilities=probabilities,
         prediction_ids=ids,
-        warnings=valid.warnings,
+        warnings=access.version_warnings_shown(version=version, user=user, warnings=valid.warnings),
         notes=valid.notes,
         records=valid.records,
         request_id=request_id,
@@ -163,7 +163,8 @@ def _execute(batch: list[batcher.Pending]) -> None:
     version = batch[0].context.version
     output = runtime.runtime_for(version).predict([r for p in batch for r in p.rows])
     now = timezone.now()
-    model_id, version_id, sensitive = version.model_id, version.pk, version.sensitive
+    # The registered model's list seals the row (every version of it follows that list).
+    model_id, version_id, sensitive = version.model_id, version.pk, version.model.sensitive
     served = []
     rows, spans, start = [], [], 0
     for pending in batch:
@@ -225,8 +226,17 @@ def _nonfinite_error(nonfinite: tuple, start: int, end: int) -> InvalidInput | N
     )
 
 
-def prediction_feedback(*, prediction: Prediction, actual) -> Prediction:
-    """Store the ground truth of a logged prediction, checked against the model's task."""
+def feedback_source(user) -> str:
+    """Whose word the ground truth is: staff, a logged-in user, or an anonymous visitor (an
+    API key never gives it; nobody named counts as anonymous, the least trusted)."""
+    if access.is_staff(user):
+        return FeedbackSource.STAFF
+    return FeedbackSource.USER if access.is_authenticated(user) else FeedbackSource.ANONYMOUS
+
+
+def prediction_feedback(*, prediction: Prediction, actual, user=None) -> Prediction:
+    """Store the ground truth of a logged prediction, checked against the model's task, with
+    who gave it (retraining and monitoring weigh it by its source)."""
     version = prediction.version
     if version.model.task == Task.CLASSIFICATION:
         classes = version.classes or []
@@ -267,6 +277,8 @@ def prediction_feedback(*, prediction: Prediction, actual) -> Prediction:
             )
         prediction.actual = actual
         prediction.actual_at = timezone.now()
-        prediction.save(update_fields=["actual", "actual_at"])
+        prediction.actual_source = feedback_source(user)
+        prediction.actual_by = user if access.is_authenticated(user) else None
+        prediction.save(update_fields=["actual", "actual_at", "actual_source", "actual_by"])
         aggregates.tally_write(tally, DEFAULT_DB_ALIAS)
     return prediction

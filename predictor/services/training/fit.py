@@ -92,8 +92,10 @@ def _estimator(req):
     return estimator.set_params(**req.params)
 
 
-def fit(req, progress=_silent) -> Fitted:
-    """Split, (search or cross-validate,) fit and evaluate; no database writes."""
+def fit(req, progress=_silent, *, extra: pd.DataFrame | None = None) -> Fitted:
+    """Split, (search or cross-validate,) fit and evaluate; no database writes. `extra`
+    rows (retraining's feedback) join the training part only, after the split: the holdout
+    is the dataset's own."""
     X, y = split_features(req.frame, req.target, req.task)
     progress(0.1, "splitting data")
     X_train, X_test, y_train, y_test = train_test_split(
@@ -103,6 +105,10 @@ def fit(req, progress=_silent) -> Fitted:
         random_state=req.random_state,
         stratify=y if req.task == C else None,
     )
+    if extra is not None and len(extra):
+        X_extra, y_extra = split_features(extra, req.target, req.task)
+        X_train = pd.concat([X_train, X_extra], ignore_index=True)
+        y_train = pd.concat([y_train, y_extra], ignore_index=True)
     estimator = _estimator(req)
     params = {**estimator.get_params(deep=False)}
     pipeline = build_pipeline(X_train, estimator)
@@ -133,7 +139,10 @@ def fit(req, progress=_silent) -> Fitted:
         classes=classes,
         schema=schema_from_frame(X_train),
         reference_stats=reference_stats_from_frame(
-            X_train, y_train, classification=req.task == Task.CLASSIFICATION
+            X_train,
+            y_train,
+            classification=req.task == Task.CLASSIFICATION,
+            sensitive=req.sealed,
         ),
         holdout=X_test,
         holdout_target=y_test,

@@ -1,6 +1,6 @@
 """Retrain policies: a model retrains by itself every N hours, when its production version
 drifts (or is degraded), or when its live accuracy falls below a bound (regression: live
-RMSE above it). `run_due` (from `manage.py retrain_due` in cron, or a periodic task) starts
+RMSE above it) — as measured on staff's feedback alone. `run_due` (from `manage.py retrain_due` in cron, or a periodic task) starts
 one `retrain` job per due model — never while one of its jobs is queued or running.
 """
 
@@ -22,6 +22,12 @@ FIELDS = (
     "include_feedback",
     "enabled",
 )
+FEEDBACK_FROM = ("staff", "everyone")
+
+
+def policy_feedback_from(policy: RetrainPolicy) -> str:
+    """Whose feedback the policy's retraining learns from ("staff" or "everyone")."""
+    return policy.feedback_from or "staff"
 
 
 def policy_get(model: RegisteredModel) -> RetrainPolicy:
@@ -33,6 +39,12 @@ def policy_get(model: RegisteredModel) -> RetrainPolicy:
 def policy_set(*, model: RegisteredModel, user=None, **fields) -> RetrainPolicy:
     """Replace the model's policy. An enabled policy names at least one trigger."""
     values = {name: fields[name] for name in FIELDS if name in fields}
+    feedback_from = fields.get("feedback_from", "staff")
+    if feedback_from not in FEEDBACK_FROM:
+        raise InvalidInput(
+            f"'feedback_from' must be one of: {', '.join(FEEDBACK_FROM)}", field="feedback_from"
+        )
+    values["feedback_from"] = feedback_from
     enabled = values.get("enabled", True)
     if enabled and not (
         values.get("every_hours")
@@ -76,7 +88,8 @@ def due_reason(policy: RetrainPolicy, now) -> str | None:
     report = monitoring.report(production)
     if policy.on_drift and report["status"] in (monitoring.DRIFT, monitoring.DEGRADED):
         return f"monitoring status {report['status']}"
-    live = report["live"]
+    # Staff's feedback only: a user's false labels must not start a retrain.
+    live = report["live_by_source"]["staff"]
     if policy.on_live_below is not None and live:
         if policy.model.task == Task.CLASSIFICATION and live["accuracy"] < policy.on_live_below:
             return f"live accuracy {live['accuracy']:.3f} below {policy.on_live_below:g}"
@@ -111,6 +124,7 @@ def run_due(now=None) -> list[TrainingJob]:
                     model=policy.model,
                     user=policy.updated_by,
                     include_feedback=policy.include_feedback,
+                    feedback_from=policy_feedback_from(policy),
                     promote=policy.promote,
                     min_improvement=policy.min_improvement,
                     reason=f"retrain policy: {reason}",

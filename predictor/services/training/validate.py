@@ -10,6 +10,7 @@ from predictor.models import Dataset, slug_validator
 from predictor.services import registry
 from predictor.services.errors import InvalidInput
 from predictor.services.registry.datasets import dataset_frame, infer_task
+from predictor.services.registry.sensitive import sensitive_names
 from predictor.services.schema import column_is_numeric, sensitive_check
 from predictor.services.training.algorithms import (
     RANDOM_STATE_MAX,
@@ -37,6 +38,9 @@ class CleanRequest:
     cv: int
     random_state: int | None
     sensitive: list = field(default_factory=list)
+    # What the new version's reference statistics keep coarse: the request's sensitive
+    # features and the model's own list (sealed in the log either way).
+    sealed: list = field(default_factory=list)
 
 
 def training_request_validate(
@@ -67,6 +71,7 @@ def training_request_validate(
         _check_classes(frame[target], target, test_size, cv or (3 if search_space else 0))
     features = [c for c in frame.columns if c != target]
     sensitive = sensitive_check(sensitive or [], features)
+    sealed = [*sensitive, *(n for n in sensitive_names(model_name, features) if n not in sensitive)]
     return CleanRequest(
         dataset=dataset,
         frame=frame.reset_index(drop=True),
@@ -80,6 +85,7 @@ def training_request_validate(
         cv=cv,
         random_state=random_state,
         sensitive=sensitive,
+        sealed=sealed,
     )
 
 

@@ -119,10 +119,13 @@ def tree(iris_dataset):
     return version
 
 
-def feedback(version, n, actual):
+def feedback(version, n, actual, *, by):
+    """n setosa predictions, each labelled `actual` by `by` (staff: trusted feedback)."""
     ids = inference.predict(version=version, records=[SETOSA] * n).prediction_ids
     for pid in ids:
-        inference.prediction_feedback(prediction=Prediction.objects.get(pk=pid), actual=actual)
+        inference.prediction_feedback(
+            prediction=Prediction.objects.get(pk=pid), actual=actual, user=by
+        )
 
 
 def answer_for(version) -> str:
@@ -135,9 +138,9 @@ def retrain(client, **body):
     return client.post("/api/models/iris/retrain/", body, format="json")
 
 
-def test_feedback_rows_enter_the_training_data(tree, staff_client):
+def test_feedback_rows_enter_the_training_data(tree, staff_client, staff):
     assert answer_for(tree) == "setosa"
-    feedback(tree, 60, "virginica")
+    feedback(tree, 60, "virginica", by=staff)
     without = retrain(staff_client, include_feedback=False)
     assert without.status_code == 202, without.content
     job = TrainingJob.objects.get(pk=without.json()["id"])
@@ -147,30 +150,35 @@ def test_feedback_rows_enter_the_training_data(tree, staff_client):
     new = with_feedback.version
     assert answer_for(new) == "virginica"
     assert new.feedback_rows == 60 and new.parent == tree and new.dataset == tree.dataset
+    assert new.feedback_from == {"staff": 60, "users": 0, "user_ids": []}
     assert new.stage == Stage.STAGING  # the default gate never promotes
-    assert with_feedback.baseline_metrics["accuracy"] < new.metrics["accuracy"]
+    # Both scored on the dataset's holdout, which holds no feedback row.
+    assert with_feedback.baseline_metrics["n_test"] == new.metrics["n_test"] == 30
+    assert new.metrics["n_train"] == 120 + 60
     answer = staff_client.get(f"/api/training-jobs/{with_feedback.pk}/").json()
     assert answer["baseline_metrics"]["accuracy"] == with_feedback.baseline_metrics["accuracy"]
+    assert answer["metrics"]["accuracy"] == new.metrics["accuracy"]
 
 
-def test_the_gate_promotes_only_when_better_by_the_margin(tree, staff_client):
-    feedback(tree, 60, "virginica")
+def test_the_gate_promotes_only_when_better_by_the_margin(iris_dataset, staff_client, staff):
+    # Feedback no longer scores the gate (its holdout is the dataset's): a better algorithm
+    # setting must earn the promotion on the curated rows.
+    stump = train(iris_dataset, algorithm="decision_tree", params={"max_depth": 1})
+    feedback(stump, 10, "setosa", by=staff)
+    deeper = {"params": {"max_depth": 3}, "promote": "if_better"}
     job = TrainingJob.objects.get(
-        pk=retrain(staff_client, promote="if_better", min_improvement=0.9).json()["id"]
+        pk=retrain(staff_client, **deeper, min_improvement=0.9).json()["id"]
     )
     assert job.version.stage == Stage.STAGING
-    tree.refresh_from_db()
-    assert tree.stage == Stage.PRODUCTION
-    job = TrainingJob.objects.get(
-        pk=retrain(
-            staff_client, promote="if_better", min_improvement=0.01, reason="feedback says so"
-        ).json()["id"]
-    )
+    stump.refresh_from_db()
+    assert stump.stage == Stage.PRODUCTION
+    answer = retrain(staff_client, **deeper, min_improvement=0.01, reason="feedback says so")
+    job = TrainingJob.objects.get(pk=answer.json()["id"])
     assert job.version.stage == Stage.PRODUCTION
     transition = job.version.transitions.get(to_stage=Stage.PRODUCTION)
     new, old = job.version.metrics["accuracy"], job.baseline_metrics["accuracy"]
-    assert f"accuracy {new:.4f} vs {old:.4f} for v1" in transition.reason
-    assert "feedback says so" in transition.reason
+    assert f"accuracy {new:.4f} vs {old:.4f} for v1 on the dataset's holdout" in transition.reason
+    assert "feedback says so" in transition.reason and "10 from staff" in transition.reason
 
 
 def test_retrain_requests_are_validated(tree, staff_client, alice_client, diabetes_dataset):
@@ -224,11 +232,11 @@ def test_due_policies_start_exactly_one_job(tree, staff_client, settings):
     assert TrainingJob.objects.filter(kind="retrain").count() == 1
 
 
-def test_live_accuracy_below_the_bound_triggers(tree, staff_client):
+def test_live_accuracy_below_the_bound_triggers(tree, staff_client, staff):
     put_policy(staff_client, on_live_below=0.9)
     call_command("retrain_due", stdout=io.StringIO())
     assert not TrainingJob.objects.filter(kind="retrain").exists()  # no feedback: no live figure
-    feedback(tree, 20, "virginica")  # all wrong: live accuracy 0
+    feedback(tree, 20, "virginica", by=staff)  # all wrong: live accuracy 0
     call_command("retrain_due", stdout=io.StringIO())
     job = TrainingJob.objects.get(kind="retrain")
     assert "live accuracy 0.000 below 0.9" in job.options["trigger"]
