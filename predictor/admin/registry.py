@@ -15,7 +15,7 @@ from predictor.admin.common import ask_reason, html_table
 from predictor.models import Dataset, ModelVersion, RegisteredModel, Stage, StageTransition, Task
 from predictor.services import registry
 from predictor.services.errors import ServiceError
-from predictor.services.registry import importing
+from predictor.services.registry import importing, sensitive
 from predictor.services.serving import traffic
 
 
@@ -63,21 +63,98 @@ class VersionInline(admin.TabularInline):
         return f"{name} {value:.3f}" if isinstance(value, float) else "—"
 
 
+SENSITIVE_HELP = (
+    "Logged values of these features are encrypted (PREDICTION_LOG_KEYS) or, with no key "
+    "set, not stored; everyone but staff asking for them sees ***. The list belongs to the "
+    "model: every version, shadow, retrain and import follows it."
+)
+
+
+class ModelForm(forms.ModelForm):
+    """The model's fields, and its sensitive list (changed through the service, recorded)."""
+
+    sensitive_features = forms.MultipleChoiceField(
+        label="Sensitive features",
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=SENSITIVE_HELP,
+    )
+    sensitive_reason = forms.CharField(
+        label="Why (if the sensitive features change)", required=False, max_length=2000
+    )
+
+    class Meta:
+        model = RegisteredModel
+        fields = ["name", "task", "description", "public"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        known = self.instance.pk is not None
+        names = sensitive.model_features(self.instance) if known else []
+        self.fields["sensitive_features"].choices = [(n, n) for n in names]
+        self.initial["sensitive_features"] = list(self.instance.sensitive or [])
+
+
 @admin.register(RegisteredModel)
 class RegisteredModelAdmin(admin.ModelAdmin):
     list_display = ["name", "task", "public", "production", "version_count", "updated_at"]
     list_editable = ["public"]
     list_filter = ["task", "public"]
     search_fields = ["name", "description"]
-    fields = ["name", "task", "description", "public", "traffic_policy", "promotion_history"]
-    readonly_fields = ["traffic_policy", "promotion_history"]
+    form = ModelForm
+    fields = [
+        "name",
+        "task",
+        "description",
+        "public",
+        "sensitive_features",
+        "sensitive_reason",
+        "sensitive_history",
+        "traffic_policy",
+        "promotion_history",
+    ]
+    readonly_fields = ["sensitive_history", "traffic_policy", "promotion_history"]
     inlines = [VersionInline]
     actions = ["rollback"]
 
     def get_readonly_fields(self, request, obj=None):
         if obj:
-            return ["name", "task", "traffic_policy", "promotion_history"]
-        return ["traffic_policy", "promotion_history"]
+            return ["name", "task", *self.readonly_fields]
+        return self.readonly_fields
+
+    def get_fields(self, request, obj=None):
+        if obj is None:  # a new model has no features yet: its list comes with a version
+            return [f for f in self.fields if not f.startswith("sensitive")]
+        return self.fields
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and "sensitive_features" in form.cleaned_data:
+            try:
+                registry.model_sensitive_set(
+                    model=obj,
+                    sensitive=form.cleaned_data["sensitive_features"],
+                    user=request.user,
+                    reason=form.cleaned_data.get("sensitive_reason", ""),
+                )
+            except ServiceError as exc:
+                self.message_user(request, exc.message, messages.ERROR)
+
+    @admin.display(description="Sensitive features: history")
+    def sensitive_history(self, obj):
+        if not obj or not obj.pk:
+            return "—"
+        rows = [
+            (
+                c.created_at.strftime("%Y-%m-%d %H:%M"),
+                ", ".join(c.old) or "—",
+                ", ".join(c.new) or "—",
+                c.created_by or "—",
+                c.reason,
+            )
+            for c in obj.sensitive_changes.select_related("created_by")
+        ]
+        return html_table(["when", "from", "to", "who", "why"], rows) if rows else "—"
 
     def get_queryset(self, request):
         from django.db.models import Count
@@ -177,6 +254,10 @@ class VersionForm(forms.ModelForm):
         "with no key set, not stored; everyone but staff asking for them sees ***.",
     )
 
+    sensitive_reason = forms.CharField(
+        label="Why (if the sensitive features change)", required=False, max_length=2000
+    )
+
     class Meta:
         model = ModelVersion
         fields = ["notes", "sensitive"]
@@ -185,7 +266,9 @@ class VersionForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         names = self.instance.feature_names if self.instance and self.instance.pk else []
         self.fields["sensitive"].choices = [(n, n) for n in names]
-        self.initial["sensitive"] = list(self.instance.sensitive or [])
+        self.fields["sensitive"].help_text = SENSITIVE_HELP
+        if self.instance and self.instance.pk:  # the model's list, which the version follows
+            self.initial["sensitive"] = list(self.instance.model.sensitive or [])
 
 
 @admin.register(ModelVersion)
@@ -232,12 +315,13 @@ class ModelVersionAdmin(admin.ModelAdmin):
         "created_by",
         "created_at",
         "sensitive",
+        "sensitive_reason",
         "notes",
         "transitions_display",
     ]
     # Everything but the notes and the sensitive features: a version is immutable, and its
     # stage moves only through the actions (the stage service), which keep the audit trail.
-    readonly_fields = [f for f in fields if f not in ("notes", "sensitive")]
+    readonly_fields = [f for f in fields if f not in ("notes", "sensitive", "sensitive_reason")]
 
     def has_add_permission(self, request):
         return False  # versions come from training or from the import page
@@ -280,8 +364,17 @@ class ModelVersionAdmin(admin.ModelAdmin):
         return super().get_form(request, obj, **kwargs)
 
     def save_model(self, request, obj, form, change):
+        chosen = form.cleaned_data["sensitive"]
+        listed = list(obj.model.sensitive or [])
+        # Names of the model that this version lacks stay on the model's list.
+        kept = [n for n in listed if n not in obj.feature_names]
+        changed = set(chosen) | set(kept) != set(listed)
         registry.version_change(
-            version=obj, sensitive=form.cleaned_data["sensitive"], notes=obj.notes
+            version=obj,
+            sensitive=chosen + kept if changed else None,
+            notes=obj.notes,
+            user=request.user,
+            reason=form.cleaned_data.get("sensitive_reason", ""),
         )
 
     def get_urls(self):

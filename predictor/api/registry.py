@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from predictor import selectors
 from predictor.api import serializers as s
 from predictor.api.errors import query_check
+from predictor.api.permissions import IsManager, StaffReadsManagersWrite
 from predictor.api.predict import (
     PREDICT_PARSERS,
     PREDICT_RENDERERS,
@@ -41,6 +42,26 @@ class RegisteredModelViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_object(self):
         return selectors.model_with_production(name=self.kwargs["name"], user=self.request.user)
+
+    def get_permissions(self):
+        if self.action == "partial_update":
+            return [IsManager()]
+        return super().get_permissions()
+
+    @extend_schema(
+        request=s.ModelChangeSerializer,
+        responses={200: s.RegisteredModelDetailSerializer, 400: s.ErrorSerializer},
+    )
+    def partial_update(self, request, name=None):
+        """Change the model's sensitive features, recorded with who, when and why (managers)."""
+        body = s.ModelChangeSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        registry.model_sensitive_set(
+            model=routing.model_get(name=name, user=request.user),
+            user=request.user,
+            **body.validated_data,
+        )
+        return Response(s.RegisteredModelDetailSerializer(self.get_object()).data)
 
     @extend_schema(
         parameters=[
@@ -98,7 +119,7 @@ class RegisteredModelViewSet(viewsets.ReadOnlyModelViewSet):
             429: s.ErrorSerializer,  # the person's queued and running jobs are at their cap
         },
     )
-    @action(detail=True, methods=["post"], permission_classes=[permissions.IsAdminUser])
+    @action(detail=True, methods=["post"], permission_classes=[StaffReadsManagersWrite])
     def retrain(self, request, name=None):
         """Retrain on the production version's data plus feedback; gated promotion (staff)."""
         model = routing.model_get(name=name, user=request.user)
@@ -119,7 +140,7 @@ class RegisteredModelViewSet(viewsets.ReadOnlyModelViewSet):
         detail=True,
         methods=["get", "put"],
         url_path="retrain-policy",
-        permission_classes=[permissions.IsAdminUser],
+        permission_classes=[StaffReadsManagersWrite],
     )
     def retrain_policy(self, request, name=None):
         """When the model retrains by itself (staff; PUT replaces the policy)."""
@@ -140,7 +161,7 @@ class RegisteredModelViewSet(viewsets.ReadOnlyModelViewSet):
         request=s.TrafficSerializer,
         responses={200: s.TrafficAnswerSerializer, 400: s.ErrorSerializer, 404: s.ErrorSerializer},
     )
-    @action(detail=True, methods=["get", "put"], permission_classes=[permissions.IsAdminUser])
+    @action(detail=True, methods=["get", "put"], permission_classes=[StaffReadsManagersWrite])
     def traffic(self, request, name=None):
         """The traffic policy: routes with weights, shadow versions (staff; PUT replaces it,
         recorded with who, when and why)."""
@@ -226,7 +247,7 @@ class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_permissions(self):
         if self.action == "partial_update":
-            return [permissions.IsAdminUser()]
+            return [StaffReadsManagersWrite()]
         return super().get_permissions()
 
     @extend_schema(
@@ -237,14 +258,18 @@ class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):
         """Mark features sensitive (their logged values are encrypted) or edit notes (staff)."""
         body = s.VersionChangeSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        changed = registry.version_change(version=self.get_object(), **body.validated_data)
-        return Response(s.ModelVersionDetailSerializer(changed).data)
+        changed = registry.version_change(
+            version=self.get_object(), user=request.user, **body.validated_data
+        )
+        return Response(
+            s.ModelVersionDetailSerializer(changed, context=self.get_serializer_context()).data
+        )
 
     @extend_schema(
         request=s.PromoteSerializer,
         responses={200: s.ModelVersionSerializer, 400: s.ErrorSerializer, 409: s.ErrorSerializer},
     )
-    @action(detail=True, methods=["post"], permission_classes=[permissions.IsAdminUser])
+    @action(detail=True, methods=["post"], permission_classes=[StaffReadsManagersWrite])
     def promote(self, request, model_name=None, version=None):
         """Move the version to a stage; to production archives the previous one (staff)."""
         body = s.PromoteSerializer(data=request.data)

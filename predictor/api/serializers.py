@@ -12,6 +12,7 @@ from predictor.models import (
     Task,
     TrainingJob,
 )
+from predictor.services import access
 from predictor.services.log import sealing
 from predictor.services.training import ALGORITHMS
 
@@ -55,7 +56,7 @@ class RegisteredModelDetailSerializer(RegisteredModelSerializer):
     versions = VersionSummarySerializer(many=True, read_only=True)
 
     class Meta(RegisteredModelSerializer.Meta):
-        fields = RegisteredModelSerializer.Meta.fields + ["versions"]
+        fields = RegisteredModelSerializer.Meta.fields + ["sensitive", "versions"]
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):
@@ -93,13 +94,15 @@ class ModelVersionSerializer(serializers.ModelSerializer):
             "created_at",
         ]
 
+    def _viewer(self):
+        request = self.context.get("request")
+        return getattr(request, "user", None)
+
     def to_representation(self, instance):
         data = super().to_representation(instance)
-        if instance.sensitive:
-            marked = set(instance.sensitive)
-            data["schema"] = [
-                {**f, "sensitive": True} if f["name"] in marked else f for f in data["schema"]
-            ]
+        # The model's list, and for non-staff no training figure of those features.
+        data["sensitive"] = list(instance.model.sensitive or [])
+        data["schema"] = access.version_schema_shown(version=instance, user=self._viewer())
         return data
 
     def get_training_job(self, obj) -> int | None:
@@ -110,6 +113,12 @@ class ModelVersionSerializer(serializers.ModelSerializer):
 class ModelVersionDetailSerializer(ModelVersionSerializer):
     class Meta(ModelVersionSerializer.Meta):
         fields = ModelVersionSerializer.Meta.fields + ["reference_stats"]
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if not access.sees_training_figures(self._viewer()):
+            data.pop("reference_stats", None)  # staff only (they may hold training values)
+        return data
 
 
 class StrictCharField(serializers.CharField):
@@ -173,6 +182,14 @@ class VersionChangeSerializer(ClosedFields, serializers.Serializer):
         child=StrictCharField(max_length=200), required=False, max_length=1000
     )
     notes = StrictCharField(required=False, allow_blank=True, max_length=10000)
+    reason = StrictCharField(required=False, allow_blank=True, max_length=2000, default="")
+
+
+class ModelChangeSerializer(ClosedFields, serializers.Serializer):
+    """A change of a model's sensitive list (managers), recorded with who, when and why."""
+
+    sensitive = serializers.ListField(child=StrictCharField(max_length=200), max_length=1000)
+    reason = StrictCharField(required=False, allow_blank=True, max_length=2000, default="")
 
 
 class RouteSerializer(ClosedFields, serializers.Serializer):
@@ -214,6 +231,9 @@ class RetrainSerializer(ClosedFields, serializers.Serializer):
     """A retraining request: every field optional."""
 
     include_feedback = StrictBooleanField(required=False, default=True)
+    feedback_from = serializers.ChoiceField(
+        choices=["staff", "everyone"], required=False, default="staff"
+    )
     algorithm = serializers.ChoiceField(choices=list(ALGORITHMS), required=False)
     params = serializers.DictField(required=False)
     promote = serializers.ChoiceField(
@@ -234,6 +254,9 @@ class RetrainPolicySerializer(ClosedFields, serializers.Serializer):
     )
     min_improvement = StrictFloatField(required=False, default=0.0, min_value=0.0, max_value=1e6)
     include_feedback = StrictBooleanField(required=False, default=True)
+    feedback_from = serializers.ChoiceField(
+        choices=["staff", "everyone"], required=False, default="staff"
+    )
     enabled = StrictBooleanField(required=False, default=True)
 
 
@@ -306,6 +329,9 @@ class TrainingRequestSerializer(ClosedFields, serializers.Serializer):
 class TrainingJobSerializer(serializers.ModelSerializer):
     model = serializers.SerializerMethodField()
     version = serializers.SerializerMethodField()
+    # The new version's holdout figures (a retrain's `baseline_metrics`: production's, on
+    # the same rows).
+    metrics = serializers.SerializerMethodField()
 
     class Meta:
         model = TrainingJob
@@ -329,6 +355,7 @@ class TrainingJobSerializer(serializers.ModelSerializer):
             "sensitive",
             "options",
             "baseline_metrics",
+            "metrics",
             "created_at",
             "started_at",
             "finished_at",
@@ -339,6 +366,9 @@ class TrainingJobSerializer(serializers.ModelSerializer):
 
     def get_version(self, obj) -> int | None:
         return obj.version.version if obj.version_id else None
+
+    def get_metrics(self, obj) -> dict | None:
+        return obj.version.metrics if obj.version_id else None
 
 
 class PredictionSerializer(serializers.ModelSerializer):

@@ -85,4 +85,3 @@ def test_hostile_imports_leave_every_worker_running(transactional_db, tmp_path, 
         conn.request("GET", "/healthz")
         assert conn.getresponse().status == 200
     assert not ModelVersion.objects.exists()
-

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_http_methods
 
 from predictor import selectors
 from predictor.models import Source, Task
-from predictor.services import metrics, schema
+from predictor.services import access, metrics, schema
 from predictor.services.errors import ServiceError, VersionUnavailable
 from predictor.services.serving import explain, inference, routing, traffic
 from predictor.services.training import policies
@@ -79,8 +79,9 @@ def model_page(request, name):
             pass  # no production version: the page's own choice stands
     form = None
     if version is not None:
-        initial = schema.example_record(version.schema) if request.GET.get("example") else None
-        form = PredictionForm(request.POST or None, version=version, initial=initial)
+        shown = access.version_schema_shown(version=version, user=request.user)
+        initial = schema.example_record(shown) if request.GET.get("example") else None
+        form = PredictionForm(request.POST or None, version=version, initial=initial, schema=shown)
         record = _record(form, version) if request.method == "POST" and form.is_valid() else None
         if record is not None:
             try:
@@ -111,6 +112,10 @@ def model_page(request, name):
         "model": model,
         "versions": versions,
         "version": version,
+        # For non-staff, no training figure of a sensitive feature.
+        "schema": access.version_schema_shown(version=version, user=request.user)
+        if version
+        else [],
         "explicit_version": explicit,
         "traffic_policy": traffic.policy_row(model) if request.user.is_staff else None,
         "retrain_policy": policies.policy_get(model) if request.user.is_staff else None,

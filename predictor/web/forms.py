@@ -36,10 +36,11 @@ def _fmt(value) -> str:
 class PredictionForm(forms.Form):
     """One field per feature of the version's schema."""
 
-    def __init__(self, *args, version: ModelVersion, **kwargs):
+    def __init__(self, *args, version: ModelVersion, schema: list | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.version = version
-        for feature in version.schema:
+        # `schema`: the version's as this visitor may see it (access.version_schema_shown).
+        for feature in schema if schema is not None else version.schema:
             name = feature["name"]
             optional = feature.get("nullable", True)
             if feature["type"] == NUMERIC:

@@ -21,6 +21,7 @@ from predictor.services.errors import InvalidInput
 from predictor.services.reference import reference_stats_from_frame
 from predictor.services.registry import artifacts, onnx_check, sandbox
 from predictor.services.registry.datasets import dataset_frame
+from predictor.services.registry.sensitive import sensitive_names
 from predictor.services.schema import CATEGORICAL, NUMERIC, records_from_frame, schema_from_frame
 from predictor.services.serving.compiled.build import onnx_fields
 
@@ -61,7 +62,12 @@ class Declared:
 
 
 def _declared(
-    *, dataset: Dataset | None, target: str, features: str, classification: bool
+    *,
+    dataset: Dataset | None,
+    target: str,
+    features: str,
+    classification: bool,
+    model_name: str = "",
 ) -> Declared:
     if dataset is None:
         schema = parse_features(features)
@@ -85,7 +91,12 @@ def _declared(
         X = X[wanted]
     return Declared(
         schema=schema_from_frame(X, nullable=False),
-        reference=reference_stats_from_frame(X, frame[target], classification=classification),
+        reference=reference_stats_from_frame(
+            X,
+            frame[target],
+            classification=classification,
+            sensitive=sensitive_names(model_name, list(X.columns)),
+        ),
         frame=frame,
         target=target,
     )
@@ -158,6 +169,7 @@ def version_import(
         target=target,
         features=features,
         classification=task == Task.CLASSIFICATION,
+        model_name=model_name,
     )
     checked = sandbox_check(data=data, declared=declared, task=task, user=user, dataset=dataset)
     stored = artifacts.artifact_store_bytes(data=data, fmt=checked["format"])

@@ -8,7 +8,7 @@ from django.db import IntegrityError, transaction
 from predictor.models import ModelVersion, RegisteredModel, Stage, StageTransition, Task
 from predictor.services.errors import Conflict, InvalidInput
 from predictor.services.registry.artifacts import StoredArtifact
-from predictor.services.schema import sensitive_check
+from predictor.services.registry.sensitive import model_sensitive_join, model_sensitive_set
 from predictor.services.serving import traffic, versioncache
 
 
@@ -47,7 +47,9 @@ def version_create(
     *, model: RegisteredModel, stored: StoredArtifact, user=None, **fields
 ) -> ModelVersion:
     """Add the next version of a model, with its stored artifact and the library versions
-    of this process; the first version goes straight to production."""
+    of this process; the first version goes straight to production. It follows the model's
+    sensitive list, to which `sensitive` (a training request's) adds."""
+    requested = fields.pop("sensitive", None) or []
     fields = {
         "artifact": stored.name,
         "artifact_format": stored.format,
@@ -66,11 +68,19 @@ def version_create(
                 number = (last.first() or 0) + 1
                 has_production = locked.versions.filter(stage=Stage.PRODUCTION).exists()
                 stage = Stage.NONE if has_production else Stage.PRODUCTION
+                actor = user if getattr(user, "is_authenticated", False) else None
+                listed = model_sensitive_join(
+                    model=locked,
+                    names=requested,
+                    user=actor,
+                    reason=f"named by the training request of version {number}",
+                )
                 version = ModelVersion.objects.create(
                     model=locked,
                     version=number,
                     stage=stage,
-                    created_by=user if getattr(user, "is_authenticated", False) else None,
+                    created_by=actor,
+                    sensitive=listed,
                     **fields,
                 )
                 if stage == Stage.PRODUCTION:
@@ -135,14 +145,25 @@ def version_promote(
 
 
 def version_change(
-    *, version: ModelVersion, sensitive: list | None = None, notes: str | None = None
+    *,
+    version: ModelVersion,
+    sensitive: list | None = None,
+    notes: str | None = None,
+    user=None,
+    reason: str = "",
 ) -> ModelVersion:
-    """Change what may change on a version: its sensitive features (logged encrypted from
-    the next prediction on; rows logged before stay as they were) and its notes."""
-    fields = []
+    """Change what may change on a version: its notes, and — another way to change the
+    model's list, recorded like any change of it — the sensitive features (logged encrypted
+    from the next prediction on; rows logged before stay as they were)."""
     if sensitive is not None:
-        version.sensitive = sensitive_check(sensitive, version.feature_names)
-        fields.append("sensitive")
+        model_sensitive_set(
+            model=version.model,
+            sensitive=sensitive,
+            user=user,
+            reason=reason or f"changed on version {version.version}",
+        )
+        version.sensitive = version.model.sensitive
+    fields = []
     if notes is not None:
         version.notes = notes
         fields.append("notes")

@@ -125,7 +125,8 @@ def _one(version, work: Work) -> None:
     )
     rows = []
     for i, record in enumerate(records):
-        stored, sealed = sealing.seal(record, version.sensitive)
+        # Sealed with the model's list, as the served row was (not a list of the version).
+        stored, sealed = sealing.seal(record, version.model.sensitive or [])
         rows.append(
             {
                 "model_id": version.model_id,
