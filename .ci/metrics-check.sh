@@ -26,6 +26,8 @@ STAFF_TOKEN=$($PY manage.py shell -v0 -c "
 from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
 staff = get_user_model().objects.create_user('metrics-ci', password='x', is_staff=True)
+from django.contrib.auth.models import Group
+staff.groups.add(Group.objects.get(name='Model managers'))  # managing needs the group
 print(Token.objects.create(user=staff).key)")
 
 PREDICTION_AGGREGATES_DELAY=600 \

@@ -19,6 +19,8 @@ from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
 User = get_user_model()
 staff = User.objects.create_user('fuzz', password='x', is_staff=True)
+from django.contrib.auth.models import Group
+staff.groups.add(Group.objects.get(name='Model managers'))  # managing needs the group
 user = User.objects.create_user('fuzz-user', password='x')
 print(Token.objects.create(user=staff).key, Token.objects.create(user=user).key)")
 
