@@ -39,15 +39,6 @@ def two_versions(iris_dataset):
     return v1, v2
 
 
-def iris_forest():
-    """A bare forest on iris: its ONNX graph agrees with it on every row of the dataset
-    (a scaler in front converts in float32 and parts at thresholds: see test_sandbox)."""
-    X, y = load_iris(return_X_y=True, as_frame=True)
-    X.columns = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
-    y = y.map(dict(enumerate(["setosa", "versicolor", "virginica"])))
-    return RandomForestClassifier(n_estimators=10, random_state=0).fit(X, y)
-
-
 def iris_pipeline():
     X, y = load_iris(return_X_y=True, as_frame=True)
     X.columns = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
@@ -246,7 +237,7 @@ def test_import_with_a_dataset_is_evaluated(admin_client, iris_dataset):
             "model_name": "outside",
             "task": "classification",
             "dataset": iris_dataset.pk,
-            "file": SimpleUploadedFile("m.skops", sio.dumps(iris_forest())),
+            "file": SimpleUploadedFile("m.skops", sio.dumps(iris_pipeline())),
         },
     )
     assert response.status_code == 302, response.context["form"].errors

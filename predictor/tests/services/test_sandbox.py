@@ -337,11 +337,11 @@ def _xy():
 
 
 def test_an_import_with_a_dataset_records_its_metrics(manager, iris_dataset):
-    from predictor.tests.admin.test_admin import iris_forest
+    from predictor.tests.admin.test_admin import iris_pipeline
 
     response = import_file(
         manager,
-        sio.dumps(iris_forest()),
+        sio.dumps(iris_pipeline()),
         dataset=iris_dataset.pk,
         features="",
         target="",
@@ -443,15 +443,24 @@ def test_check_artifacts_audits_old_imports_again_and_refuses_hostile_ones(manag
     assert response.status_code == 503 and response.json()["fault"] == "refused by audit"
 
 
-def test_a_pipeline_whose_graph_differs_on_the_dataset_is_refused(manager, iris_dataset):
-    """A scaler before a forest converts to ONNX in float32: on iris' own rows a tree then
-    takes the other branch at a threshold, so the graph is not served — and, imported, the
-    model is refused with that reason rather than served by scikit-learn."""
+def test_a_scaler_before_a_forest_verifies_on_every_row_of_its_dataset():
+    """A pipeline that starts with a scaler takes the features one column each: skl2onnx
+    would join them with FeatureVectorizer (float32) and a tree would then take the other
+    branch at a threshold on iris' own rows; joined in double, every row agrees."""
+    from sklearn.datasets import load_iris
+
+    from predictor.services.serving.compiled.build import convert_verified
     from predictor.tests.admin.test_admin import iris_pipeline
 
-    page = refused(
-        import_file(
-            manager, sio.dumps(iris_pipeline()), dataset=iris_dataset.pk, target="", features=""
-        )
+    X, _ = load_iris(return_X_y=True, as_frame=True)
+    X.columns = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+    schema = [{"name": n, "type": "numeric", "nullable": False} for n in X.columns]
+    graph, note = convert_verified(
+        iris_pipeline(),
+        schema=schema,
+        task="classification",
+        classes=["setosa", "versicolor", "virginica"],
+        rows=X.to_dict("records"),
     )
-    assert "values differ by up to" in page and "train it inside the service" in page
+    assert graph is not None, note
+    assert note == "ONNX, verified against scikit-learn on 151 rows"

@@ -17,7 +17,6 @@ from skl2onnx.operator_converters.common import concatenate_variables
 from skl2onnx.operator_converters.imputer_op import convert_sklearn_imputer
 from skl2onnx.shape_calculators.imputer import calculate_sklearn_imputer_output_shapes
 from sklearn.impute import SimpleImputer
-from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVR
 
 from predictor.services.schema import NUMERIC
@@ -71,6 +70,29 @@ def _all_steps(estimator):
         stack.extend(t for _, t, _ in getattr(item, "transformers_", []) if hasattr(t, "fit"))
 
 
+def _joined(pipeline, schema: list[dict]):
+    """A pipeline whose first step takes the features one column each (an imported one:
+    a bare estimator, or a pipeline starting with a scaler) gets a passthrough
+    ColumnTransformer in front: skl2onnx then joins the inputs with a Concat in double,
+    where it would otherwise use FeatureVectorizer, whose output is float32 (its answers
+    then differ from scikit-learn's at tree thresholds)."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+
+    steps = getattr(pipeline, "steps", None) or [("model", pipeline)]
+    if isinstance(steps[0][1], ColumnTransformer) or len(schema) < 2:
+        return pipeline
+    if any(f["type"] != NUMERIC for f in schema):
+        return pipeline
+    import pandas as pd
+
+    names = [f["name"] for f in schema]
+    join = ColumnTransformer([("features", "passthrough", names)]).fit(
+        pd.DataFrame(np.zeros((1, len(names))), columns=names)
+    )
+    return Pipeline([("join", join), *steps])
+
+
 def pipeline_to_onnx(pipeline, schema: list[dict]) -> bytes:
     """The serialized ONNX model of a fitted pipeline over `schema`'s features."""
     types = [
@@ -81,13 +103,7 @@ def pipeline_to_onnx(pipeline, schema: list[dict]) -> bytes:
     converters[SimpleImputer] = _imputer
     shapes[SimpleImputer] = calculate_sklearn_imputer_output_shapes
     converters[SVR], shapes[SVR] = convert_svr_double, get_shape_calculator("SklearnSVR")
-    if not hasattr(pipeline, "steps"):
-        # A bare estimator (an imported one) takes one input: an identity scaler in front
-        # joins the features into it (skl2onnx concatenates a scaler's inputs).
-        from sklearn.pipeline import Pipeline
-
-        join = StandardScaler(with_mean=False, with_std=False).fit(np.zeros((1, len(schema))))
-        pipeline = Pipeline([("join", join), ("model", pipeline)])
+    pipeline = _joined(pipeline, schema)
     pipeline = _text_missing_as_empty(pipeline)
     estimator = pipeline.steps[-1][1] if hasattr(pipeline, "steps") else pipeline
     onx = convert_sklearn(
