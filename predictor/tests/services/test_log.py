@@ -92,7 +92,9 @@ def test_every_history_filter_reads_its_first_page_in_order_from_an_index(
         (staff, {"since": week}, "pred_created"),
         (staff, {"model": "iris", "source": "api", "since": week}, "pred_model_at|pred_source_at"),
         (alice, {}, "pred_user_at"),
-        (alice, {"model": "iris", "since": week}, "pred_user_model_at"),
+        # On a log of five rows PostgreSQL's planner may read alice's newest rows from her
+        # own index and filter the model (no sort either way); both are first-page reads.
+        (alice, {"model": "iris", "since": week}, "pred_user_model_at|pred_user_at"),
         (alice, {"source": "api"}, "pred_user_at|pred_source_at"),
     ]
     for person, query, index in cases:
