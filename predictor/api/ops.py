@@ -19,7 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from predictor.api.auth import CachedTokenAuthentication
-from predictor.services import health, metrics
+from predictor.services import access, health, metrics
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ class IsStaffOrScraper(permissions.BasePermission):
     def has_permission(self, request, view):
         if request.auth == SCRAPER:
             return True
-        return bool(request.user and request.user.is_authenticated and request.user.is_staff)
+        return access.is_staff(request.user)
 
 
 class Metrics(OpsView):

@@ -34,7 +34,7 @@ def _decrypt_asked(request) -> bool:
     raw = request.query_params.get("decrypt", "false")
     if raw not in ("true", "false"):
         raise ValidationError({"decrypt": ["use true or false"]})
-    return raw == "true" and access.is_staff(request.user)
+    return raw == "true" and access.may_decrypt(request.user)
 
 
 @extend_schema_view(

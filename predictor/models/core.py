@@ -230,10 +230,19 @@ class JobStatus(models.TextChoices):
 ENDED = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
 
 
+class JobKind:
+    """What a job does (`TrainingJob.kind`; each kind's runner is registered in
+    `services.jobs`). Batch scoring of a CSV file is stored as "batch"."""
+
+    TRAIN = "train"
+    RETRAIN = "retrain"
+    SCORING = "batch"
+
+
 class TrainingJob(Authored):
     """A request to train a model version, run in the background."""
 
-    kind = models.CharField(max_length=20, default="train", help_text="What the job does.")
+    kind = models.CharField(max_length=20, default=JobKind.TRAIN, help_text="What the job does.")
     status = models.CharField(max_length=20, choices=JobStatus.choices, default=JobStatus.QUEUED)
     progress = models.FloatField(default=0.0)
     message = models.CharField(max_length=200, blank=True, help_text="Current step.")

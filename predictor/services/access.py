@@ -16,7 +16,7 @@ Every door asks here; none decides it on its own.
 
 from django.db.models import Q, QuerySet
 
-from predictor.models import ModelVersion, RegisteredModel, Source, Stage
+from predictor.models import JobKind, ModelVersion, RegisteredModel, Source, Stage
 from predictor.services.errors import Forbidden, LoginRequired, NotFound
 
 STAFF_ONLY_STAGES = (Stage.ARCHIVED, Stage.NONE)
@@ -39,6 +39,21 @@ def is_manager(user) -> bool:
     return is_staff(user) and (
         bool(getattr(user, "is_superuser", False)) or user.has_perms(MANAGER_PERMISSIONS)
     )
+
+
+def actor(user):
+    """The user a request acts as, for the records (`created_by`, `changed_by`, …): None for
+    an anonymous visitor."""
+    return user if is_authenticated(user) else None
+
+
+def staff_check(*, user, what: str = "this page") -> None:
+    """THE rule for reading what is staff's: LoginRequired (401) for a visitor, Forbidden
+    (403) for anyone but staff."""
+    if not is_authenticated(user):
+        raise LoginRequired(f"log in to see {what}")
+    if not is_staff(user):
+        raise Forbidden(f"{what} is for staff")
 
 
 def manage_check(*, user) -> None:
@@ -92,6 +107,42 @@ def predictions_visible(user, queryset: QuerySet, *, also=()) -> QuerySet:
     mine = Q(user_id=user.pk) if is_authenticated(user) else Q(pk__in=[])
     also = [pk for pk in also if isinstance(pk, int)]
     return queryset.filter(mine | Q(pk__in=also)) if also else queryset.filter(mine)
+
+
+def may_decrypt(user) -> bool:
+    """Whether sealed (sensitive) values are unsealed for this caller on asking: staff only;
+    everyone else keeps "***"."""
+    return is_staff(user)
+
+
+# --- jobs ------------------------------------------------------------------------------------
+# Job pages are staff's (training, retraining, everybody's batch scoring), except that a
+# person sees, and may cancel, their own batch-scoring jobs; cancelling any other job is
+# managing.
+
+
+def _own_scoring_job(user, job) -> bool:
+    return (
+        job is not None
+        and is_authenticated(user)
+        and job.kind == JobKind.SCORING
+        and job.created_by_id == user.pk
+    )
+
+
+def job_check_see(*, user, job) -> None:
+    """LoginRequired / Forbidden unless the user may see the job (None: a missing job, which
+    only staff learn is missing)."""
+    if not is_authenticated(user):
+        raise LoginRequired("log in to see jobs")
+    if not (is_staff(user) or _own_scoring_job(user, job)):
+        raise Forbidden("job pages are for staff, or for your own batch files")
+
+
+def job_check_cancel(*, user, job) -> None:
+    """Anyone may cancel their own batch-scoring job; any other job needs a manager."""
+    if not _own_scoring_job(user, job):
+        manage_check(user=user)
 
 
 # --- what of a version a caller may see -------------------------------------------------------

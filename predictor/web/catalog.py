@@ -25,7 +25,7 @@ def home(request):
     )
     versions = selectors.production_versions(models)
     # Monitoring status (as of the last `manage.py monitor`) is for staff only.
-    states = selectors.monitor_states(versions.values()) if request.user.is_staff else {}
+    states = selectors.monitor_states(versions.values()) if access.is_staff(request.user) else {}
     rows = [
         {
             "model": m,
@@ -117,8 +117,8 @@ def model_page(request, name):
         if version
         else [],
         "explicit_version": explicit,
-        "traffic_policy": traffic.policy_row(model) if request.user.is_staff else None,
-        "retrain_policy": policies.policy_get(model) if request.user.is_staff else None,
+        "traffic_policy": traffic.policy_row(model) if access.is_staff(request.user) else None,
+        "retrain_policy": policies.policy_get(model) if access.is_staff(request.user) else None,
         "form": form,
         "importance": importance,
         "unavailable": unavailable,

@@ -19,39 +19,41 @@ from predictor.services.errors import (
 from predictor.services.serving import routing
 
 
-def staff_required(view):
-    """Anonymous visitors go to the login page; logged-in non-staff get a 403."""
-
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if not request.user.is_authenticated:
-            return redirect_to_login(request.get_full_path())
-        if not request.user.is_staff:
-            raise PermissionDenied
-        return view(request, *args, **kwargs)
-
-    return wrapper
-
-
-def manage_check(request) -> None:
-    """THE manage rule (`access.manage_check`) for a page: 403 for anyone but a manager."""
+def page_check(request, check, **kwargs):
+    """An `access` rule for a page: a visitor is sent to the login page (the response
+    returned), anyone else it refuses gets a 403 with the rule's words; None when allowed."""
     try:
-        access.manage_check(user=request.user)
+        check(user=request.user, **kwargs)
+    except LoginRequired:
+        return redirect_to_login(request.get_full_path())
     except ServiceError as exc:
         raise PermissionDenied(exc.message) from None
+    return None
 
 
-def manager_required(view):
-    """Anonymous visitors go to the login page; logged-in non-managers get a 403."""
+def page_rule(check, *, writes=None, **kwargs):
+    """A view decorator: `check` (an `access` rule) for every request, and `writes` as well
+    for a POST."""
 
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if not request.user.is_authenticated:
-            return redirect_to_login(request.get_full_path())
-        manage_check(request)
-        return view(request, *args, **kwargs)
+    def decorator(view):
+        @wraps(view)
+        def wrapper(request, *args, **kw):
+            refused = page_check(request, check, **kwargs)
+            if refused is None and writes is not None and request.method == "POST":
+                refused = page_check(request, writes)
+            return refused or view(request, *args, **kw)
 
-    return wrapper
+        return wrapper
+
+    return decorator
+
+
+manager_required = page_rule(access.manage_check)
+
+
+def staff_reads_managers_write(what: str):
+    """Staff read the page; every POST on it is managing."""
+    return page_rule(access.staff_check, writes=access.manage_check, what=what)
 
 
 def strip_row(message: str) -> str:

@@ -1,14 +1,13 @@
 """A model's monitoring page (staff): traffic, latency, outputs, live accuracy, drift."""
 
-from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
 
 from predictor import selectors
 from predictor.models import Task
-from predictor.services import monitoring
+from predictor.services import access, monitoring
 from predictor.services.errors import ServiceError
 from predictor.services.schema import MISSING, OTHER
+from predictor.web.common import page_rule
 
 
 def _columns(points: list[dict], key: str) -> list[dict]:
@@ -50,12 +49,9 @@ def _feature_rows(report: dict, version) -> list[dict]:
     return rows
 
 
+@page_rule(access.staff_check, what="monitoring")
 def monitoring_page(request, name):
     """The monitoring report of a version over a window, as charts (staff only)."""
-    if not request.user.is_authenticated:
-        return redirect_to_login(request.get_full_path())
-    if not request.user.is_staff:
-        raise PermissionDenied("monitoring is for staff")
     model = selectors.model_with_production(name=name, user=request.user)
     versions = list(selectors.model_versions(model))
     context = {"model": model, "versions": versions, "query": request.GET, "error": None}

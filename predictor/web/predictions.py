@@ -9,7 +9,7 @@ from django.views.decorators.http import require_http_methods
 from predictor import selectors
 from predictor.filters import PredictionFilter
 from predictor.models import Source, Task
-from predictor.services import schema
+from predictor.services import access, schema
 from predictor.services.errors import NotFound, ServiceError
 from predictor.services.log import history as history_log
 from predictor.services.log import sealing
@@ -47,7 +47,7 @@ def prediction_page(request, pk):
         else:
             return redirect(reverse("prediction-page", args=[pk]) + "?thanks=1")
     inputs = prediction.inputs
-    if request.user.is_staff and request.GET.get("decrypt") == "true":
+    if request.GET.get("decrypt") == "true" and access.may_decrypt(request.user):
         inputs = sealing.unseal(inputs, prediction.sealed)
     probabilities = None
     if prediction.probabilities:

@@ -2,8 +2,6 @@
 read them; changing traffic and promoting is managers')."""
 
 from django.contrib import messages
-from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
@@ -13,25 +11,13 @@ from predictor.models import Stage
 from predictor.services import compare, registry
 from predictor.services.errors import InvalidInput, ServiceError
 from predictor.services.serving import traffic
-from predictor.web.common import manage_check
-
-
-def _staff(request):
-    if not request.user.is_authenticated:
-        return redirect_to_login(request.get_full_path())
-    if not request.user.is_staff:
-        raise PermissionDenied("rollout is for staff")
-    if request.method == "POST":
-        manage_check(request)  # every change here (traffic, promotion) is managing
-    return None
+from predictor.web.common import staff_reads_managers_write
 
 
 @require_http_methods(["GET", "POST"])
+@staff_reads_managers_write("rollout")
 def traffic_page(request, name):
     """See (staff) and change (managers) the traffic policy; every change recorded."""
-    refused = _staff(request)
-    if refused:
-        return refused
     model = selectors.model_with_production(name=name, user=request.user)
     row = traffic.policy_row(model)
     form = {
@@ -67,11 +53,9 @@ def traffic_page(request, name):
 
 
 @require_http_methods(["GET", "POST"])
+@staff_reads_managers_write("rollout")
 def compare_page(request, name):
     """Versions side by side, what the numbers say in words, and promotion (staff)."""
-    refused = _staff(request)
-    if refused:
-        return refused
     model = selectors.model_with_production(name=name, user=request.user)
     versions = list(selectors.model_versions(model))
     wanted = request.GET.get("versions") or ",".join(
@@ -112,12 +96,10 @@ def compare_page(request, name):
 
 
 @require_http_methods(["POST"])
+@staff_reads_managers_write("rollout")
 def promote_page(request, name):
     """Move a version to a stage, or roll back, with a reason, from the model page (managers:
     the same service and audit trail as the API and the admin)."""
-    refused = _staff(request)
-    if refused:
-        return refused
     model = selectors.model_with_production(name=name, user=request.user)
     reason = request.POST.get("reason", "").strip()
     back = reverse("model-page", args=[name])

@@ -1,17 +1,16 @@
 """Training pages: upload or pick a dataset, start a job (managers), follow it (staff)."""
 
 from django.contrib import messages
-from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import Http404
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from predictor import selectors
-from predictor.services import jobs, training
+from predictor.services import access, jobs, training
 from predictor.services.errors import ServiceError
 from predictor.services.registry.datasets import dataset_create
-from predictor.web.common import manage_check, manager_required, service_error_to_form
+from predictor.web.common import manager_required, page_check, service_error_to_form
 from predictor.web.forms import MAIN_PARAMS, DatasetUploadForm, TrainingForm
 
 
@@ -75,16 +74,16 @@ def train_page(request):
 
 def job_page(request, pk):
     """A job's progress and result (staff; a person also sees their own batch jobs)."""
-    if not request.user.is_authenticated:
-        return redirect_to_login(request.get_full_path())
-    if not request.user.is_staff:
-        job = selectors.training_jobs().filter(pk=pk).first()
-        if job is None or not (job.kind == "batch" and job.created_by_id == request.user.pk):
-            raise PermissionDenied  # job pages are staff's, but for one's own batch files
-    job = get_object_or_404(selectors.training_jobs(), pk=pk)
+    job = selectors.training_jobs().filter(pk=pk).first()
+    refused = page_check(request, access.job_check_see, job=job)
+    if refused:
+        return refused
+    if job is None:
+        raise Http404("no such job")
     if request.method == "POST" and request.POST.get("cancel"):
-        if not (job.kind == "batch" and job.created_by_id == request.user.pk):
-            manage_check(request)  # cancelling others' or training jobs is managing
+        refused = page_check(request, access.job_check_cancel, job=job)
+        if refused:
+            return refused
         try:
             jobs.job_cancel(job, user=request.user)
         except ServiceError as exc:

@@ -15,6 +15,7 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 
 from predictor.models import Dataset, Task, slug_validator
+from predictor.services import access
 from predictor.services.errors import InvalidInput, PayloadTooLarge
 from predictor.services.schema import NUMERIC, column_is_numeric, column_profile
 
@@ -150,7 +151,7 @@ def dataset_create(
             row_count=len(checked.frame),
             columns=[column_profile(checked.frame[c]) for c in checked.frame.columns],
             target=checked.target,
-            created_by=user if getattr(user, "is_authenticated", False) else None,
+            created_by=access.actor(user),
         )
         dataset.file.save(
             f"{checked.name}-{digest[:12]}.csv", ContentFile(checked.data), save=False

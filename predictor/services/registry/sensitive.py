@@ -13,7 +13,7 @@ What of a version non-staff may see is `access`'s rule (`version_schema_shown`).
 from django.db import transaction
 
 from predictor.models import ModelVersion, RegisteredModel, SensitiveChange
-from predictor.services.access import is_authenticated
+from predictor.services import access
 from predictor.services.schema import sensitive_check
 from predictor.services.serving import versioncache
 
@@ -34,7 +34,7 @@ def _record(*, model: RegisteredModel, old: list, new: list, user, reason: str) 
         old=old,
         new=new,
         reason=(reason or "").strip()[:2000],
-        created_by=user if is_authenticated(user) else None,
+        created_by=access.actor(user),
     )
     versioncache.changed()  # serving processes seal with the new list within a second
     model.sensitive = new

@@ -6,6 +6,7 @@ from importlib import metadata
 from django.db import IntegrityError, transaction
 
 from predictor.models import ModelVersion, RegisteredModel, Stage, StageTransition, Task
+from predictor.services import access
 from predictor.services.errors import Conflict, InvalidInput
 from predictor.services.registry.artifacts import StoredArtifact
 from predictor.services.registry.sensitive import model_sensitive_join, model_sensitive_set
@@ -68,7 +69,7 @@ def version_create(
                 number = (last.first() or 0) + 1
                 has_production = locked.versions.filter(stage=Stage.PRODUCTION).exists()
                 stage = Stage.NONE if has_production else Stage.PRODUCTION
-                actor = user if getattr(user, "is_authenticated", False) else None
+                actor = access.actor(user)
                 listed = model_sensitive_join(
                     model=locked,
                     names=requested,
@@ -109,7 +110,7 @@ def version_promote(
             f"unknown stage {stage!r}; use one of: {', '.join(Stage.values)}", field="stage"
         )
     reason = (reason or "").strip()
-    actor = user if getattr(user, "is_authenticated", False) else None
+    actor = access.actor(user)
     with transaction.atomic():
         RegisteredModel.objects.select_for_update().get(pk=version.model_id)
         current = ModelVersion.objects.get(pk=version.pk)

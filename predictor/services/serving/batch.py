@@ -11,7 +11,7 @@ from pathlib import Path
 from django.conf import settings
 
 from predictor.models import ModelVersion, Prediction, Source, TrainingJob
-from predictor.services import csvsafe, jobs
+from predictor.services import access, csvsafe, jobs
 from predictor.services.errors import InvalidInput, PayloadTooLarge, ServiceError
 from predictor.services.log.sealing import REDACTED
 from predictor.services.schema import ValidRows, rows_from_csv
@@ -63,7 +63,7 @@ def batch_predict_csv(
         model_name=version.model.name,
         task=version.model.task,
         algorithm="batch scoring",
-        created_by=user if getattr(user, "is_authenticated", False) else None,
+        created_by=access.actor(user),
         options={
             "version": version.pk,
             "request_id": request_id,
@@ -192,7 +192,7 @@ def batch_files_prune(*, older_than_days: int, dry_run: bool = False, now=None) 
 def batch_result_csv(*, request_id: str, user) -> str:
     """The scored file of one batch: inputs, prediction, and class probabilities."""
     rows = Prediction.objects.filter(request_id=request_id, source=Source.BATCH).order_by("pk")
-    if not getattr(user, "is_staff", False):
+    if not access.is_staff(user):
         rows = rows.filter(user_id=getattr(user, "pk", None) or -1)
     first = rows.select_related("version").first()
     if first is None:

@@ -123,7 +123,7 @@ def _shadow(result: PredictionResult, shadows: tuple, user) -> None:
                 versions=list(shadows),
                 records=result.records,
                 served_ids=result.prediction_ids,
-                user_id=user.pk if getattr(user, "is_authenticated", False) else None,
+                user_id=getattr(access.actor(user), "pk", None),
                 request_id=result.request_id,
             )
         )
@@ -131,7 +131,7 @@ def _shadow(result: PredictionResult, shadows: tuple, user) -> None:
 
 def _serve(version, valid: ValidRows, source, user, request_id, started, ticket):
     request_id = request_id_clean(request_id)
-    actor = user if getattr(user, "is_authenticated", False) else None
+    actor = access.actor(user)
     pending = batcher.Pending(valid.records, Call(version, source, actor, request_id, started))
     if len(valid.records) > settings.BATCH_MAX_ROWS_PER_CALL:
         _execute([pending])  # a large request is a call of its own
@@ -278,7 +278,7 @@ def prediction_feedback(*, prediction: Prediction, actual, user=None) -> Predict
         prediction.actual = actual
         prediction.actual_at = timezone.now()
         prediction.actual_source = feedback_source(user)
-        prediction.actual_by = user if access.is_authenticated(user) else None
+        prediction.actual_by = access.actor(user)
         prediction.save(update_fields=["actual", "actual_at", "actual_source", "actual_by"])
         aggregates.tally_write(tally, DEFAULT_DB_ALIAS)
     return prediction

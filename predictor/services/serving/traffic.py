@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from predictor.models import ModelVersion, RegisteredModel, Stage, TrafficChange, TrafficPolicy
+from predictor.services import access
 from predictor.services.errors import InvalidInput
 from predictor.services.serving import versioncache
 
@@ -58,7 +59,7 @@ def routing_key(*, given: str | None, user) -> str:
         return "key:" + given[:200]
     if getattr(user, "routing_key", None):  # an API key: its own id
         return user.routing_key
-    if getattr(user, "is_authenticated", False):
+    if access.is_authenticated(user):
         return f"user:{user.pk}"
     return "random:" + uuid.uuid4().hex
 
@@ -148,7 +149,7 @@ def policy_set(
     *, model: RegisteredModel, routes, shadows, reason: str = "", user=None
 ) -> TrafficPolicy:
     """Replace the model's policy (validated), recording the change."""
-    actor = user if getattr(user, "is_authenticated", False) else None
+    actor = access.actor(user)
     reason = (reason or "").strip()
     if not reason:
         raise InvalidInput("say why the traffic changes ('reason')", field="reason")
@@ -193,7 +194,7 @@ def on_version_archived(version: ModelVersion, user=None) -> None:
     if number not in [v for v, _ in old.routes] and number not in old.shadows:
         return
     new = Policy(rescaled(old.routes, number), tuple(v for v in old.shadows if v != number))
-    actor = user if getattr(user, "is_authenticated", False) else None
+    actor = access.actor(user)
     reason = f"version {number} was archived: removed from the traffic policy"
     _record(version.model, row, old, new, reason, actor)
 

@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from predictor.models import JobStatus, RegisteredModel, RetrainPolicy, Stage, Task, TrainingJob
-from predictor.services import monitoring
+from predictor.services import access, monitoring
 from predictor.services.errors import InvalidInput
 
 FIELDS = (
@@ -58,7 +58,7 @@ def policy_set(*, model: RegisteredModel, user=None, **fields) -> RetrainPolicy:
     if model.task == Task.CLASSIFICATION and (values.get("on_live_below") or 0) > 1:
         raise InvalidInput("on_live_below is an accuracy between 0 and 1", field="on_live_below")
     defaults = {name: RetrainPolicy._meta.get_field(name).get_default() for name in FIELDS}
-    actor = user if getattr(user, "is_authenticated", False) else None
+    actor = access.actor(user)
     policy, _ = RetrainPolicy.objects.update_or_create(
         model=model, defaults={**defaults, **values, "updated_by": actor}
     )

@@ -32,8 +32,7 @@ from predictor.models import (
     Stage,
     TrainingJob,
 )
-from predictor.services import jobs, registry
-from predictor.services.access import is_authenticated
+from predictor.services import access, jobs, registry
 from predictor.services.errors import Conflict, InvalidInput
 from predictor.services.log import sealing
 from predictor.services.serving.runtime import pipeline_for
@@ -120,7 +119,7 @@ def retrain_create(
     job = TrainingJob.objects.create(
         kind="retrain",
         dataset=parent.dataset,
-        created_by=user if is_authenticated(user) else None,
+        created_by=access.actor(user),
         model_name=req.model_name,
         task=req.task,
         target=req.target,

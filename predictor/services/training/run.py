@@ -1,8 +1,7 @@
 """Training as a job: validate and queue a request; the runner fits it into a new version."""
 
 from predictor.models import Dataset, TrainingJob
-from predictor.services import jobs, registry
-from predictor.services.access import is_authenticated
+from predictor.services import access, jobs, registry
 from predictor.services.registry import artifacts
 from predictor.services.schema import records_from_frame
 from predictor.services.serving.compiled.build import compile_pipeline
@@ -76,7 +75,7 @@ def job_create(*, dataset: Dataset, user=None, **request) -> TrainingJob:
     job = TrainingJob.objects.create(
         kind="train",
         dataset=dataset,
-        created_by=user if is_authenticated(user) else None,
+        created_by=access.actor(user),
         **{name: getattr(req, name) for name in REQUEST_FIELDS},
     )
     jobs.job_enqueue(job)
