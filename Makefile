@@ -3,6 +3,7 @@
 # make lint  — ruff
 # make bench — the benchmark (bench/RESULTS.md)
 # make bench-log — the prediction log at 1M and 10M rows on PostgreSQL (bench/LOG-RESULTS.md)
+# make docs  — the documentation site (docs/, mkdocs.yml) at http://127.0.0.1:8001/
 
 PYTHON ?= python3
 VENV := .venv
@@ -10,7 +11,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format setup venv clean bench bench-log worker
+.PHONY: run test lint format setup venv clean bench bench-log worker docs
 
 $(VENV)/.installed-run: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -60,6 +61,10 @@ bench: $(VENV)/.installed-dev
 # Needs DATABASE_URL=postgres://… (a database named after it with _logbench is made anew).
 bench-log: $(VENV)/.installed-dev
 	$(PY) bench/log_bench.py $(BENCH_ARGS)
+
+# The manual (docs/, mkdocs.yml), rebuilt on every change; CI builds it with --strict.
+docs: $(VENV)/.installed-dev
+	$(PY) -m mkdocs serve -a 127.0.0.1:8001
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .

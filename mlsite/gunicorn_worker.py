@@ -35,7 +35,7 @@ from gunicorn.workers.gthread import ThreadWorker
 LINGER_MS = 1
 
 
-CONNECTION_CLOSE = "mlsite.connection_close"  # read by predictor.middleware.close_connection
+CONNECTION_CLOSE = "mlsite.connection_close"  # read by predictor.web.responses.close_connection
 
 
 class OffersConnectionClose:

@@ -49,17 +49,17 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "predictor.web.errors.DebugErrorPagesMiddleware",
+    "predictor.middleware.error_pages.DebugErrorPagesMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "predictor.middleware.ApiGuardMiddleware",
-    "predictor.web.uploads.UploadLimitMiddleware",  # before anything reads request.POST (CSRF)
+    "predictor.middleware.guard.ApiGuardMiddleware",
+    "predictor.middleware.uploads.UploadLimitMiddleware",  # before anything reads request.POST (CSRF)
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "predictor.middleware.MessageMiddleware",  # Django's, its storage made when first used
+    "predictor.middleware.messages.MessageMiddleware",  # Django's, its storage made when first used
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "predictor.middleware.CSPMiddleware",  # django-csp's, its usual headers built once
+    "predictor.middleware.csp.CSPMiddleware",  # django-csp's, its usual headers built once
 ]
 
 # Content-Security-Policy (django-csp) on every response: scripts, styles, images, fonts
@@ -183,7 +183,7 @@ PREDICT_MAX_ROWS = env.int("PREDICT_MAX_ROWS", default=10_000)
 REQUEST_MAX_BODY_BYTES = env.int("REQUEST_MAX_BODY_BYTES", default=10 * 1024 * 1024)
 # Upload caps (bytes), one per door: datasets (API, train page, admin), model files (admin
 # import), batch-scoring CSV files (batch page). A larger Content-Length is refused before the
-# body is read; an upload that turns out larger is stopped at the cap (predictor/web/uploads.py).
+# body is read; an upload that turns out larger is stopped at the cap (predictor/middleware/uploads.py).
 DATASET_MAX_UPLOAD_BYTES = env.int("DATASET_MAX_UPLOAD_BYTES", default=50 * 1024 * 1024)
 MODEL_MAX_UPLOAD_BYTES = env.int("MODEL_MAX_UPLOAD_BYTES", default=50 * 1024 * 1024)
 BATCH_MAX_UPLOAD_BYTES = env.int("BATCH_MAX_UPLOAD_BYTES", default=50 * 1024 * 1024)

@@ -1,18 +1,16 @@
-"""Map domain errors to JSON responses; never let a traceback reach a client."""
+"""DRF's exception handler: domain errors mapped once (`predictor.web.responses`); never a
+traceback to a client."""
 
 import logging
 import uuid
 
-from django.db import InterfaceError, OperationalError
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from predictor.middleware import RETRY_AFTER_SECONDS
-from predictor.models import ImmutableFieldError
-from predictor.services.errors import ServiceError
+from predictor.web.responses import as_service_error, service_error_parts
 
 log = logging.getLogger(__name__)
 
@@ -26,26 +24,12 @@ def exception_handler(exc, context):
         # Errors are JSON, also when a CSV export was asked for.
         request.accepted_renderer = JSONRenderer()
         request.accepted_media_type = JSONRenderer.media_type
-    if isinstance(exc, ServiceError):
-        if exc.status_code >= 500:
-            log.error("service error: %s", exc.message)
-        headers = {}
-        if exc.status_code == status.HTTP_401_UNAUTHORIZED:
-            headers["WWW-Authenticate"] = 'Token realm="api"'
-        if getattr(exc, "retry_after", None):
-            headers["Retry-After"] = str(exc.retry_after)
-        return Response(
-            {"detail": exc.message, **exc.details}, status=exc.status_code, headers=headers
-        )
-    if isinstance(exc, (OperationalError, InterfaceError)):
-        log.error("database unavailable: %s", exc)
-        return Response(
-            {"detail": "The service cannot reach its database; try again shortly."},
-            status=status.HTTP_503_SERVICE_UNAVAILABLE,
-            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-        )
-    if isinstance(exc, ImmutableFieldError):
-        return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+    known = as_service_error(exc)
+    if known is not None:
+        if known.status_code >= 500:
+            log.error("service error: %s (%s)", known.message, exc)
+        body, code, headers = service_error_parts(known)
+        return Response(body, status=code, headers=headers)
     response = drf_exception_handler(exc, context)
     if response is None:
         incident = uuid.uuid4().hex[:12]

@@ -10,7 +10,7 @@ from csp.utils import build_policy
 from django.http import HttpResponse
 from django.test import RequestFactory
 
-from predictor.middleware import CSPMiddleware
+from predictor.middleware.csp import CSPMiddleware
 
 HEADER = "Content-Security-Policy"
 

@@ -1,5 +1,5 @@
 """The deployment files under deploy/: no image can be built here, so they are checked for
-syntax and for consistency with the project (settings, commands, README)."""
+syntax and for consistency with the project (settings, commands, docs/operations.md)."""
 
 import json
 import re
@@ -88,15 +88,15 @@ def test_manage_py_commands_exist():
     assert used <= commands, f"unknown commands: {used - commands}"
 
 
-def test_dockerfile_runs_readme_gunicorn_command_as_non_root():
+def test_dockerfile_runs_the_documented_gunicorn_command_as_non_root():
     instructions = dockerfile()
     assert instructions[0] == ("FROM", "python:3.11-slim")
     users = [args for op, args in instructions if op == "USER"]
     assert users and users[-1] not in ("root", "0")
-    readme = (ROOT / "README.md").read_text()
-    line = next(ln for ln in readme.splitlines() if "gunicorn mlsite.wsgi" in ln)
-    # The README binds loopback behind nginx; in the image gunicorn listens on the
-    # container's own (private) network, for the proxy in front of it.
+    operations = (ROOT / "docs" / "operations.md").read_text()
+    line = next(ln for ln in operations.splitlines() if "gunicorn mlsite.wsgi" in ln)
+    # The documented command binds loopback behind nginx; in the image gunicorn listens on
+    # the container's own (private) network, for the proxy in front of it.
     expected = shlex.split(line.replace(".venv/bin/", "").replace("127.0.0.1:8000", "0.0.0.0:8000"))
     cmd = [json.loads(args) for op, args in instructions if op == "CMD"]
     assert cmd[-1] == expected

@@ -1,4 +1,4 @@
-"""Upload caps at every upload door (predictor/web/uploads.py), in process: a body whose
+"""Upload caps at every upload door (predictor/middleware/uploads.py), in process: a body whose
 Content-Length is over the door's cap is refused without a byte of it being read; one
 without a Content-Length is refused too; a file that turns out larger than the cap is
 stopped at it, with a clear answer and nothing stored."""

@@ -1,63 +1,30 @@
-"""The site's own error pages (JSON under /api/ and /v2/), in debug mode too."""
+"""The site's error handlers (`handler400` … in `mlsite/urls.py`): JSON under /api/ and
+/v2/, the site's own page elsewhere (`predictor.web.responses`)."""
 
+import logging
 import sys
 
-from django.conf import settings
-from django.db import InterfaceError, OperationalError
-from django.http import JsonResponse
-from django.shortcuts import render
+from predictor.web.responses import as_service_error, error_response, service_error_response
 
-from predictor.middleware import outage_response
-
-API_PREFIXES = ("/api/", "/v2/", "/api")
-
-
-SITE_PAGE = "X-Site-Error-Page"
-
-
-def _error(request, status: int, message: str):
-    if request.path.startswith(API_PREFIXES):
-        key = "error" if request.path.startswith("/v2/") else "detail"
-        return JsonResponse({key: message}, status=status)
-    response = render(request, "error.html", {"status": status, "message": message}, status=status)
-    response[SITE_PAGE] = "1"
-    return response
-
-
-class DebugErrorPagesMiddleware:
-    """In development mode (`make run`) too, a missing page or a crash shows the site's own
-    404 and 500 pages, not Django's technical ones (the console still has the traceback)."""
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
-        response = self.get_response(request)
-        if (
-            settings.DEBUG
-            and response.status_code in (404, 500)
-            and not response.has_header(SITE_PAGE)
-            and response.get("Content-Type", "").startswith("text/html")
-            and not request.path.startswith(API_PREFIXES)
-        ):
-            return error_404(request) if response.status_code == 404 else error_500(request)
-        return response
+log = logging.getLogger(__name__)
 
 
 def error_400(request, exception=None):
-    return _error(request, 400, "Bad request.")
+    return error_response(request, "Bad request.", 400)
 
 
 def error_403(request, exception=None):
-    return _error(request, 403, "You do not have permission to do this.")
+    return error_response(request, "You do not have permission to do this.", 403)
 
 
 def error_404(request, exception=None):
-    return _error(request, 404, "Not found.")
+    return error_response(request, "Not found.", 404)
 
 
 def error_500(request):
     exc = sys.exc_info()[1]
-    if isinstance(exc, (OperationalError, InterfaceError)):
-        return outage_response(request, exc)
-    return _error(request, 500, "Internal error; the server log has the details.")
+    known = as_service_error(exc) if exc is not None else None
+    if known is not None and known.status_code == 503:
+        log.error("database unavailable: %s", exc)
+        return service_error_response(request, known)
+    return error_response(request, "Internal error; the server log has the details.", 500)

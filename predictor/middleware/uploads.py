@@ -28,7 +28,7 @@ from django.conf import settings
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload
 from django.urls import Resolver404, resolve
 
-from predictor.middleware import close_connection, error_response
+from predictor.web.responses import close_connection, error_response
 
 UPLOAD_DOORS = {
     "dataset-list": "DATASET_MAX_UPLOAD_BYTES",
