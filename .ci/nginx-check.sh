@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Slow clients stop at the proxy (README "In production"): gunicorn as the README runs it
+# Slow clients stop at the proxy (docs/operations.md, "In production"): gunicorn as that page runs it
 # (2 workers × 8 threads, 127.0.0.1 only) behind nginx with the shipped
 # deploy/nginx-proxy.conf on a plain-HTTP loopback listener, on a throw-away SQLite database
 # with the demo iris model. 50 sockets send half a request to nginx (headers without the

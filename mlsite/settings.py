@@ -359,7 +359,7 @@ CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 # HTTPS. Production mode redirects plain HTTP to HTTPS, marks cookies Secure and sends HSTS,
 # unless DJANGO_SECURE_SSL_REDIRECT=false (plain HTTP: benchmarks, CI). Behind a proxy that
 # terminates TLS and sets X-Forwarded-Proto, DJANGO_BEHIND_PROXY=true makes Django trust that
-# header (only there: a client could send it too). README "HTTPS".
+# header (only there: a client could send it too). docs/operations.md, "HTTPS".
 BEHIND_PROXY = env.bool("DJANGO_BEHIND_PROXY", default=False)
 # How many proxies of ours append to X-Forwarded-For: the client address is the entry the
 # outermost of them added, counted from the right (services/audit.py: client_address).

@@ -1,5 +1,5 @@
 """Production settings seen from outside: HTTPS redirect, HSTS, secure cookies, CSP, the
-proxy header, and `check --deploy` clean with the README's production environment. Each
+proxy header, and `check --deploy` clean with the production environment of docs/operations.md. Each
 case runs Django in a fresh process with that environment (settings are read at start)."""
 
 import json

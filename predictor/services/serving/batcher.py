@@ -7,7 +7,7 @@ next call with everything queued, up to `BATCH_MAX_ROWS_PER_CALL` rows. A leader
 `BATCH_MAX_WAIT_MS` only while other requests for the version are already in flight in this
 process (between arriving and queueing), to take them along. Each caller gets exactly its
 own outcome; versions never mix, as each has its own batcher. No thread of its own: the
-callers' threads do the work (gunicorn's gthread workers, the README's production server).
+callers' threads do the work (gunicorn's gthread workers, the production server of docs/operations.md).
 
 State: one batcher per version key, made on first use; nothing invalidates them (a version
 never changes); `reset()` forgets them (tests).

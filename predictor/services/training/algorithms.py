@@ -63,7 +63,7 @@ RANDOM_STATE_MAX = 2**32 - 1
 # The service's bounds on hyperparameters, on top of scikit-learn's own checks: a value
 # outside them would occupy a worker for hours or exhaust its memory. (low, high), either
 # None; they apply to every algorithm that has the parameter, and to every candidate of a
-# search. README "Training bounds" lists them.
+# search. docs/security.md, "Training bounds", lists them.
 PARAM_BOUNDS = {
     "n_estimators": (1, 2_000),
     "max_iter": (1, 100_000),

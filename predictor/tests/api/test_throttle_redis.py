@@ -1,4 +1,4 @@
-"""The API's rate limit on a Redis cache (CACHE_URL=redis://…, as the README runs it in
+"""The API's rate limit on a Redis cache (CACHE_URL=redis://…, as docs/operations.md runs it in
 production): the limit holds, each request costs one round trip to Redis, and the counter
 is the cache's own integer, with the window's expiry."""
 
