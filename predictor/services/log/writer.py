@@ -16,6 +16,7 @@ import orjson
 import psycopg
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 
+from mlsite import perf
 from predictor.models import Prediction
 from predictor.services.errors import ServiceUnavailable
 from predictor.services.log import aggregates, deferred
@@ -129,9 +130,14 @@ class _PreparingCursor(psycopg.Cursor):
         super()._send_query_prepared(name, pgq, binary=binary)
 
 
+_PREPARED = perf.on("log_prepared")  # off: Django's own cursor (client-side binding)
+
+
 def _prepared_cursor(connection):
     """`connection.cursor()` (health check, errors translated, queries counted), over a
     `_PreparingCursor` instead of Django's client-binding one."""
+    if not _PREPARED:
+        return connection.cursor()
     connection.close_if_health_check_failed()
     connection.ensure_connection()
     with connection.wrap_database_errors:

@@ -10,7 +10,6 @@
 No response carries a prediction that was not stored.
 """
 
-import itertools
 import re
 import time
 import uuid
@@ -24,7 +23,8 @@ from django.utils import timezone
 from predictor.models import FeedbackSource, ModelVersion, Prediction, Source, Task
 from predictor.services import access, metrics
 from predictor.services.errors import InvalidInput
-from predictor.services.log import aggregates, sealing, writer
+from predictor.services.log import aggregates, writer
+from predictor.services.log.rows import log_rows
 from predictor.services.schema import ValidRows, rows_validate
 from predictor.services.serving import batcher, runtime, shadow
 
@@ -152,9 +152,6 @@ def _serve(version, valid: ValidRows, source, user, request_id, started, ticket)
     )
 
 
-_NONE = itertools.repeat(None)  # the probabilities of a regression's rows
-
-
 def _execute(batch: list[batcher.Pending]) -> None:
     """One model call for the rows of every caller in `batch` (one version), then their
     log rows in one INSERT, committed before any of them is answered. A caller whose rows
@@ -163,8 +160,6 @@ def _execute(batch: list[batcher.Pending]) -> None:
     version = batch[0].context.version
     output = runtime.runtime_for(version).predict([r for p in batch for r in p.rows])
     now = timezone.now()
-    # The registered model's list seals the row (every version of it follows that list).
-    model_id, version_id, sensitive = version.model_id, version.pk, version.model.sensitive
     served = []
     rows, spans, start = [], [], 0
     for pending in batch:
@@ -174,37 +169,20 @@ def _execute(batch: list[batcher.Pending]) -> None:
             continue
         latency_ms = (time.perf_counter() - call.started) * 1000.0
         probabilities = output.probabilities[start:end] if output.probabilities else None
-        user_id = call.user.pk if call.user is not None else None
-        outputs = output.predictions[start:end]
-        served.append(
-            aggregates.Served(
-                version=version,
-                moment=now,
-                source=call.source,
-                user_id=user_id,
-                records=pending.rows,
-                outputs=outputs,
-                latency_ms=latency_ms,
-            )
-        )
         spans.append((pending, start, end, len(rows), probabilities))
-        for record, predicted, chances in zip(pending.rows, outputs, probabilities or _NONE):
-            stored, sealed = sealing.seal(record, sensitive) if sensitive else (record, "")
-            rows.append(
-                {
-                    "model_id": model_id,
-                    "version_id": version_id,
-                    "inputs": stored,
-                    "output": predicted,
-                    "probabilities": chances,
-                    "source": call.source,
-                    "user_id": user_id,
-                    "latency_ms": latency_ms,
-                    "request_id": call.request_id,
-                    "sealed": sealed,
-                    "created_at": now,
-                }
-            )
+        logged, record = log_rows(
+            version=version,
+            records=pending.rows,
+            outputs=output.predictions[start:end],
+            probabilities=probabilities,
+            source=call.source,
+            user_id=call.user.pk if call.user is not None else None,
+            latency_ms=latency_ms,
+            request_id=call.request_id,
+            moment=now,
+        )
+        rows.extend(logged)
+        served.append(record)
         start = end
     if not rows:
         return

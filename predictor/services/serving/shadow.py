@@ -21,7 +21,8 @@ from django.utils import timezone
 
 from predictor.models import Source, Stage
 from predictor.services import metrics
-from predictor.services.log import aggregates, sealing, writer
+from predictor.services.log import writer
+from predictor.services.log.rows import log_rows
 from predictor.services.schema import rows_validate
 from predictor.services.serving import runtime
 
@@ -112,45 +113,16 @@ def _one(version, work: Work) -> None:
     output = runtime.runtime_for(version).predict(records)
     if output.nonfinite:
         raise ValueError(f"the output of row {output.nonfinite[0] + 1} is not a finite number")
-    now = timezone.now()
-    latency_ms = (time.perf_counter() - started) * 1000.0
-    served = aggregates.Served(
+    rows, served = log_rows(
         version=version,
-        moment=now,
-        source=Source.SHADOW,
-        user_id=work.user_id,
         records=records,
         outputs=output.predictions,
-        latency_ms=latency_ms,
+        probabilities=output.probabilities,
+        source=Source.SHADOW,
+        user_id=work.user_id,
+        latency_ms=(time.perf_counter() - started) * 1000.0,
+        request_id=work.request_id,
+        moment=timezone.now(),
+        shadow_of=work.served_ids,
     )
-    rows = []
-    for i, record in enumerate(records):
-        # Sealed with the model's list, as the served row was (not a list of the version).
-        stored, sealed = sealing.seal(record, version.model.sensitive or [])
-        rows.append(
-            {
-                "model_id": version.model_id,
-                "version_id": version.pk,
-                "inputs": stored,
-                "output": output.predictions[i],
-                "probabilities": output.probabilities[i] if output.probabilities else None,
-                "source": Source.SHADOW,
-                "user_id": work.user_id,
-                "latency_ms": latency_ms,
-                "request_id": work.request_id,
-                "sealed": sealed,
-                "shadow_of": work.served_ids[i],
-                "created_at": now,
-            }
-        )
     writer.rows_write(rows, [served])
-
-
-def drain(timeout: float = 10.0) -> None:
-    """Wait until queued shadow work is done (tests, shutdown)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with _lock:
-            if _state["rows"] == 0 and _state["busy"] == 0 and _queue.empty():
-                return
-        time.sleep(0.01)
