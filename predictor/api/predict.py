@@ -1,7 +1,5 @@
 """The prediction door of the REST API: the body shapes it reads, one call of the core."""
 
-import functools
-
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample
@@ -11,8 +9,9 @@ from predictor.api import serializers as s
 from predictor.api.parsers import CSVParser, SafeJSONParser
 from predictor.api.renderers import PredictionJSONRenderer
 from predictor.models import Source
-from predictor.services import metrics, schema
+from predictor.services import schema
 from predictor.services.serving import inference, routing
+from predictor.web.timing import prediction_timed
 
 PREDICT_EXAMPLES = [
     OpenApiExample(
@@ -63,24 +62,7 @@ PREDICT_PARSERS = [SafeJSONParser, CSVParser]
 PREDICT_RENDERERS = [PredictionJSONRenderer]
 
 
-def timed(source: str):
-    """Count and time each call of a prediction door by the status it answers; an error
-    leaves as an exception here, counted with the status DRF will answer for it."""
-
-    def wrap(view):
-        @functools.wraps(view)
-        def timed_view(request, model_name, *args, **kwargs):
-            with metrics.prediction_request_timed(source=source, model_name=model_name) as timer:
-                response = view(request, model_name, *args, **kwargs)
-                timer.code = response.status_code
-            return response
-
-        return timed_view
-
-    return wrap
-
-
-@timed(Source.API)
+@prediction_timed(Source.API)
 def predict_response(request, model_name: str, version=None) -> Response:
     """Parse the body (JSON in any accepted shape, or text/csv with a header row), ask
     routing for the version, predict and log, render."""

@@ -11,13 +11,13 @@ from django.views.decorators.http import require_http_methods
 from predictor.models import Source, Task, TrainingJob
 from predictor.services.errors import InvalidInput, NotFound, ServiceError
 from predictor.services.serving import batch, routing
-from predictor.web.catalog import prediction_timed
 from predictor.web.common import usable_model
 from predictor.web.forms import BatchForm
+from predictor.web.timing import prediction_timed
 
 
 @require_http_methods(["GET", "POST"])
-@prediction_timed(Source.BATCH)
+@prediction_timed(Source.BATCH, methods=("POST",))
 def batch_page(request, name):
     """Upload a CSV of feature rows; get a summary and the scored CSV."""
     if not request.user.is_authenticated:

@@ -1,22 +1,20 @@
 """The models a visitor may use, and a model's page with its prediction form."""
 
-import functools
-
 from django.contrib.auth.views import redirect_to_login
 from django.db.models import Max
-from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from predictor import selectors
 from predictor.models import Source, Task
-from predictor.services import access, metrics, schema
+from predictor.services import access, schema
 from predictor.services.errors import ServiceError, VersionUnavailable
 from predictor.services.serving import explain, inference, routing, traffic
 from predictor.services.training import policies
 from predictor.web.common import page_version, service_error_to_form, usable_model
 from predictor.web.forms import PredictionForm
+from predictor.web.timing import prediction_timed
 
 
 def home(request):
@@ -37,30 +35,8 @@ def home(request):
     return render(request, "predictor/home.html", {"rows": rows})
 
 
-def prediction_timed(source: str):
-    """Count and time the POSTs of a page that predicts, by the status the page answers."""
-
-    def wrap(view):
-        @functools.wraps(view)
-        def timed_view(request, name, *args, **kwargs):
-            if request.method != "POST":
-                return view(request, name, *args, **kwargs)
-            with metrics.prediction_request_timed(source=source, model_name=name) as timer:
-                try:
-                    response = view(request, name, *args, **kwargs)
-                except Http404:
-                    timer.code = 404
-                    raise
-                timer.code = response.status_code
-            return response
-
-        return timed_view
-
-    return wrap
-
-
 @require_http_methods(["GET", "POST"])
-@prediction_timed(Source.WEB)
+@prediction_timed(Source.WEB, methods=("POST",))
 def model_page(request, name):
     """The model, its versions, what drives it, and the prediction form."""
     model = usable_model(request, name)

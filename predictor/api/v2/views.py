@@ -1,5 +1,6 @@
 """Open Inference Protocol (KServe V2) REST endpoints under /v2/. Errors: {"error": "…"}."""
 
+from django.utils.decorators import method_decorator
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, status
@@ -11,9 +12,10 @@ from predictor.api.errors import exception_handler
 from predictor.api.parsers import AnyAsJSONParser, SafeJSONParser
 from predictor.api.v2 import codec
 from predictor.models import Source
-from predictor.services import health, metrics
+from predictor.services import health
 from predictor.services.errors import InvalidInput, VersionUnavailable
 from predictor.services.serving import routing, runtime
+from predictor.web.timing import prediction_timed
 
 SERVER = {"name": "mlsite", "version": "1.0.0", "extensions": ["model_repository_metadata"]}
 
@@ -110,12 +112,9 @@ class ModelReady(V2View):
 class ModelInfer(V2View):
     """Inference: tensors by feature name, or one 2-D tensor; outputs predict, predict_proba."""
 
+    @method_decorator(prediction_timed(Source.V2))
     def dispatch(self, request, *args, **kwargs):
-        # Counted with the status answered, whatever refused it (auth, parsing, the model).
-        with metrics.prediction_request_timed(source=Source.V2, model_name=kwargs["name"]) as t:
-            response = super().dispatch(request, *args, **kwargs)
-            t.code = response.status_code
-        return response
+        return super().dispatch(request, *args, **kwargs)
 
     def post(self, request, name, version=None):
         route = routing.route(
