@@ -13,8 +13,10 @@ from predictor.models import (
     TrainingJob,
 )
 from predictor.services import access
+from predictor.services.errors import NotFound
 from predictor.services.log import sealing
-from predictor.services.training import ALGORITHMS
+from predictor.services.registry.datasets import dataset_find
+from predictor.services.training import ALGORITHMS, defaults
 
 
 def username_of(source: str) -> serializers.CharField:
@@ -296,12 +298,12 @@ class DatasetField(serializers.PrimaryKeyRelatedField):
     """A dataset by its id or by its name."""
 
     def to_internal_value(self, data):
-        if isinstance(data, str) and not data.isdigit():
-            found = self.get_queryset().filter(name=data).first()
-            if found is None:
-                self.fail("does_not_exist", pk_value=data)
-            return found
-        return super().to_internal_value(data)
+        if not isinstance(data, (str, int)) or isinstance(data, bool):
+            self.fail("incorrect_type", data_type=type(data).__name__)
+        try:
+            return dataset_find(key=data)
+        except NotFound:
+            self.fail("does_not_exist", pk_value=data)
 
 
 class TrainingRequestSerializer(ClosedFields, serializers.Serializer):
@@ -314,9 +316,11 @@ class TrainingRequestSerializer(ClosedFields, serializers.Serializer):
     search_space = serializers.DictField(
         child=serializers.ListField(), required=False, allow_null=True, default=None
     )
-    test_size = serializers.FloatField(required=False, default=0.2)
-    cv = serializers.IntegerField(required=False, default=5)
-    random_state = serializers.IntegerField(required=False, allow_null=True, default=0)
+    test_size = serializers.FloatField(required=False, default=defaults.TEST_SIZE_DEFAULT)
+    cv = serializers.IntegerField(required=False, default=defaults.CV_DEFAULT)
+    random_state = serializers.IntegerField(
+        required=False, allow_null=True, default=defaults.RANDOM_STATE_DEFAULT
+    )
     task = serializers.ChoiceField(
         choices=Task.choices, required=False, allow_null=True, default=None
     )

@@ -9,7 +9,7 @@ from django import forms
 from predictor.models import Dataset, ModelVersion, Task
 from predictor.services.registry.datasets import dataset_task_guess
 from predictor.services.schema import NUMERIC
-from predictor.services.training import ALGORITHMS
+from predictor.services.training import ALGORITHMS, defaults
 
 # The hyperparameters the training page offers for each algorithm.
 MAIN_PARAMS = {
@@ -107,9 +107,17 @@ class TrainingForm(forms.Form):
     target = forms.ChoiceField(choices=[])
     model = forms.CharField(label="Model name", max_length=100)
     algorithm = forms.ChoiceField(choices=[(a, a.replace("_", " ")) for a in ALGORITHMS])
-    test_size = forms.FloatField(initial=0.2, min_value=0.05, max_value=0.5)
+    test_size = forms.FloatField(
+        initial=defaults.TEST_SIZE_DEFAULT,
+        min_value=defaults.TEST_SIZE_MIN,
+        max_value=defaults.TEST_SIZE_MAX,
+    )
     cv = forms.IntegerField(
-        label="Cross-validation folds", initial=5, min_value=0, max_value=20, help_text="0 for none"
+        label="Cross-validation folds",
+        initial=defaults.CV_DEFAULT,
+        min_value=0,
+        max_value=defaults.MAX_CV,
+        help_text="0 for none",
     )
 
     def __init__(self, *args, dataset: Dataset | None = None, **kwargs):

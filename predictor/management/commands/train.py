@@ -2,9 +2,9 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from predictor.models import Dataset
 from predictor.services.errors import ServiceError
-from predictor.services.training import ALGORITHMS, train_now
+from predictor.services.registry.datasets import dataset_find
+from predictor.services.training import ALGORITHMS, defaults, train_now
 
 
 def _param(text: str):
@@ -28,20 +28,15 @@ class Command(BaseCommand):
         parser.add_argument("--model", required=True)
         parser.add_argument("--algorithm", required=True, help=", ".join(ALGORITHMS))
         parser.add_argument("--param", action="append", default=[], help="NAME=VALUE (JSON)")
-        parser.add_argument("--cv", type=int, default=5)
-        parser.add_argument("--test-size", type=float, default=0.2)
+        parser.add_argument("--cv", type=int, default=defaults.CV_DEFAULT)
+        parser.add_argument("--test-size", type=float, default=defaults.TEST_SIZE_DEFAULT)
         parser.add_argument("--target", default=None)
         parser.add_argument("--task", default=None)
-        parser.add_argument("--random-state", type=int, default=0)
+        parser.add_argument("--random-state", type=int, default=defaults.RANDOM_STATE_DEFAULT)
 
     def handle(self, *args, **o):
-        key = o["dataset"]
-        dataset = Dataset.objects.filter(name=key).first() or (
-            Dataset.objects.filter(pk=int(key)).first() if key.isdigit() else None
-        )
-        if dataset is None:
-            raise CommandError(f"no dataset named {key!r}")
         try:
+            dataset = dataset_find(key=o["dataset"])
             job = train_now(
                 dataset=dataset,
                 model_name=o["model"],

@@ -16,7 +16,7 @@ from django.db import transaction
 
 from predictor.models import Dataset, Task, slug_validator
 from predictor.services import access
-from predictor.services.errors import InvalidInput, PayloadTooLarge
+from predictor.services.errors import InvalidInput, NotFound, PayloadTooLarge
 from predictor.services.schema import NUMERIC, column_is_numeric, column_profile
 
 if TYPE_CHECKING:
@@ -162,6 +162,20 @@ def dataset_create(
             dataset.file.delete(save=False)
             raise
     return dataset
+
+
+def dataset_find(*, key) -> Dataset:
+    """THE look-up of a dataset a person names: by its name, else (a whole number, or digits)
+    by its id; NotFound naming what was asked for."""
+    found = None
+    if isinstance(key, str):
+        found = Dataset.objects.filter(name=key).first()
+        key = int(key) if found is None and key.isdigit() else key
+    if found is None and isinstance(key, int) and not isinstance(key, bool):
+        found = Dataset.objects.filter(pk=key).first()
+    if found is None:
+        raise NotFound(f"no dataset named {key!r}", field="dataset")
+    return found
 
 
 def dataset_frame(dataset: Dataset) -> pd.DataFrame:

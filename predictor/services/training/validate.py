@@ -19,9 +19,16 @@ from predictor.services.training.algorithms import (
     estimator_for,
     params_check,
 )
+from predictor.services.training.defaults import (
+    CV_DEFAULT,
+    MAX_CV,
+    RANDOM_STATE_DEFAULT,
+    TEST_SIZE_DEFAULT,
+    TEST_SIZE_MAX,
+    TEST_SIZE_MIN,
+)
 
 MAX_SEARCH_CANDIDATES = 200
-MAX_CV = 20
 
 
 @dataclass
@@ -50,9 +57,9 @@ def training_request_validate(
     algorithm: str,
     params: dict | None = None,
     search_space: dict | None = None,
-    test_size: float = 0.2,
-    cv: int = 5,
-    random_state: int | None = 0,
+    test_size: float = TEST_SIZE_DEFAULT,
+    cv: int = CV_DEFAULT,
+    random_state: int | None = RANDOM_STATE_DEFAULT,
     task: str | None = None,
     target: str | None = None,
     sensitive: list | None = None,
@@ -100,12 +107,11 @@ def _check_model_name(model_name) -> None:
 
 
 def _check_split(test_size, cv) -> None:
+    between = f"between {TEST_SIZE_MIN} and {TEST_SIZE_MAX}"
     if isinstance(test_size, bool) or not isinstance(test_size, (int, float)):
-        raise InvalidInput("test_size must be a number between 0.05 and 0.5", field="test_size")
-    if not 0.05 <= float(test_size) <= 0.5:
-        raise InvalidInput(
-            f"test_size must be between 0.05 and 0.5, got {test_size}", field="test_size"
-        )
+        raise InvalidInput(f"test_size must be a number {between}", field="test_size")
+    if not TEST_SIZE_MIN <= float(test_size) <= TEST_SIZE_MAX:
+        raise InvalidInput(f"test_size must be {between}, got {test_size}", field="test_size")
     if isinstance(cv, bool) or not isinstance(cv, int) or not (cv == 0 or 2 <= cv <= MAX_CV):
         raise InvalidInput(
             f"cv must be 0 (no cross-validation) or a whole number from 2 to {MAX_CV}, got {cv!r}",

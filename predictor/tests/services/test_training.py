@@ -295,3 +295,36 @@ def test_frame_dtypes_follow_the_schema(credit_dataset):
         schema=version.schema, records=[{f["name"]: None for f in version.schema}]
     )
     assert pd.api.types.is_float_dtype(frame["age"]) and frame["housing"].dtype == object
+
+
+def test_every_door_offers_the_training_defaults_and_bounds_of_one_module():
+    from django.core.management import get_commands, load_command_class
+
+    from predictor.api.serializers import TrainingRequestSerializer
+    from predictor.models import TrainingJob
+    from predictor.services.training import defaults
+    from predictor.web.forms import TrainingForm
+
+    stored = {f.name: f.default for f in TrainingJob._meta.fields if f.name in ("test_size", "cv")}
+    assert stored == {"test_size": defaults.TEST_SIZE_DEFAULT, "cv": defaults.CV_DEFAULT}
+    api = TrainingRequestSerializer().fields
+    assert (api["test_size"].default, api["cv"].default) == (0.2, 5)
+    form = TrainingForm().fields
+    assert (form["test_size"].min_value, form["test_size"].max_value) == (0.05, 0.5)
+    assert form["cv"].max_value == defaults.MAX_CV == 20
+    command = load_command_class(get_commands()["train"], "train").create_parser(
+        "manage.py", "train"
+    )
+    parsed = command.parse_args(["--dataset", "d", "--model", "m", "--algorithm", "knn"])
+    assert (parsed.test_size, parsed.cv, parsed.random_state) == (0.2, 5, 0)
+
+
+def test_a_dataset_is_found_by_name_then_by_id_in_every_door(iris_dataset):
+    from predictor.services.errors import NotFound
+    from predictor.services.registry.datasets import dataset_find
+
+    assert dataset_find(key=iris_dataset.name) == iris_dataset
+    assert dataset_find(key=str(iris_dataset.pk)) == iris_dataset
+    assert dataset_find(key=iris_dataset.pk) == iris_dataset
+    with pytest.raises(NotFound, match="no dataset named 'nope'"):
+        dataset_find(key="nope")
