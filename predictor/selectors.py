@@ -20,7 +20,7 @@ from predictor.models import (
 from predictor.services import access
 from predictor.services.errors import NotFound
 from predictor.services.log import aggregates, windows
-from predictor.services.schema import MISSING, OUTPUT
+from predictor.services.schema import OUTPUT, bin_label
 from predictor.services.serving import routing
 
 
@@ -137,13 +137,6 @@ def model_feature_names(name: str) -> list[str]:
     return names
 
 
-def _bin_label(edges: list, key: str) -> str:
-    if key == MISSING or not edges:
-        return "missing" if key == MISSING else key
-    i = int(key)
-    return f"{edges[i]:.4g} – {edges[i + 1]:.4g}"
-
-
 def prediction_charts(user, filters: dict, *, days: int = 30) -> dict:
     """Predictions per day and each model's predicted classes (regression: values on its
     training bins) over the last `days` days of the filtered history: whole hours from the
@@ -207,22 +200,15 @@ def prediction_charts(user, filters: dict, *, days: int = 30) -> dict:
         entry["kind"] = "values" if regression else "classes"
         edges = (version.reference_stats or {}).get(OUTPUT, {}).get("edges", [])
         for key, n in counts.items():
-            entry["counts"][_bin_label(edges, key) if regression else key] += n
+            entry["counts"][bin_label(key, edges) if regression else key] += n
     models = []
     for entry in sorted(by_model.values(), key=lambda e: e["name"]):
         bars = [{"label": k, "value": v} for k, v in entry["counts"].most_common(12)]
-        top = max((b["value"] for b in bars), default=0) or 1
-        for b in bars:
-            b["pct"] = 100 * b["value"] / top
         models.append({"name": entry["name"], "kind": entry["kind"], "bars": bars})
-    peak = max(per_day.values(), default=0) or 1
     return {
         "since": since,
         "until": until,
-        "per_day": [
-            {"label": day.isoformat(), "value": n, "pct": 100 * n / peak}
-            for day, n in sorted(per_day.items())
-        ],
+        "per_day": [{"label": day.isoformat(), "value": n} for day, n in sorted(per_day.items())],
         "models": models,
         "total": sum(per_day.values()),
     }

@@ -5,6 +5,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample
 from rest_framework.response import Response
 
+from predictor.api import codec
 from predictor.api import serializers as s
 from predictor.api.parsers import CSVParser, SafeJSONParser
 from predictor.api.renderers import PredictionJSONRenderer
@@ -87,7 +88,7 @@ def predict_response(request, model_name: str, version=None) -> Response:
         )
         result = inference.predict_valid(valid=valid, **common)
     else:
-        records = schema.records_from_payload(data, feature_names=version.feature_names)
+        records = codec.records_from_payload(data, feature_names=version.feature_names)
         result = inference.predict(records=records, **common)
     return Response(result.as_dict())
 

@@ -14,6 +14,7 @@ from predictor.services.errors import NotFound, ServiceError
 from predictor.services.log import history as history_log
 from predictor.services.log import sealing
 from predictor.services.serving import inference
+from predictor.web import charts
 from predictor.web.common import strip_row
 from predictor.web.forms import FeedbackForm
 
@@ -99,5 +100,7 @@ def history(request):
             valid = False
         else:
             cleaned = filters.form.cleaned_data if filters.is_bound else {}
-            context["charts"] = selectors.prediction_charts(request.user, cleaned)
+            context["charts"] = charts.history_charts(
+                selectors.prediction_charts(request.user, cleaned)
+            )
     return render(request, "predictor/history.html", context, status=200 if valid else 400)

@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from predictor.services import schema
 from predictor.services.errors import InvalidInput
+from predictor.services.schema import validate as schema
 
 VALUES = st.one_of(
     st.floats(min_value=-5, max_value=5),  # within or near the training range
