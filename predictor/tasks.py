@@ -5,8 +5,9 @@ from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_ready
 from django.conf import settings
 
-from predictor.services import alerts, jobs
+from predictor.services import jobs
 from predictor.services.log import retention
+from predictor.services.monitoring import alerts
 from predictor.services.training import policies
 
 

@@ -19,7 +19,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from predictor.api.auth import CachedTokenAuthentication
-from predictor.services import access, health, metrics
+from predictor.services import access, metrics
+from predictor.services.monitoring import health
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,8 @@ from predictor.api.predict import (
     predict_response,
 )
 from predictor.models import ModelVersion, RegisteredModel
-from predictor.services import compare, monitoring, registry, training
+from predictor.services import monitoring, registry, training
+from predictor.services.monitoring import compare
 from predictor.services.serving import routing, traffic
 from predictor.services.training import policies
 

@@ -8,8 +8,9 @@ from django.views.decorators.http import require_http_methods
 
 from predictor import selectors
 from predictor.models import Stage
-from predictor.services import compare, registry
+from predictor.services import registry
 from predictor.services.errors import InvalidInput, ServiceError
+from predictor.services.monitoring import compare
 from predictor.services.serving import traffic
 from predictor.web.common import staff_reads_managers_write
 

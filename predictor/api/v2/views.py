@@ -12,8 +12,8 @@ from predictor.api.errors import exception_handler
 from predictor.api.parsers import AnyAsJSONParser, SafeJSONParser
 from predictor.api.v2 import codec
 from predictor.models import Source
-from predictor.services import health
 from predictor.services.errors import InvalidInput, VersionUnavailable
+from predictor.services.monitoring import health
 from predictor.services.serving import routing, runtime
 from predictor.web.timing import prediction_timed
 

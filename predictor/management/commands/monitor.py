@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from predictor.services import alerts
+from predictor.services.monitoring import alerts
 
 
 class Command(BaseCommand):

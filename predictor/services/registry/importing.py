@@ -18,7 +18,7 @@ from django.conf import settings
 from predictor.models import Dataset, ModelVersion, Task
 from predictor.services import registry
 from predictor.services.errors import InvalidInput
-from predictor.services.reference import reference_stats_from_frame
+from predictor.services.monitoring.reference import reference_stats_from_frame
 from predictor.services.registry import artifacts, onnx_check, sandbox
 from predictor.services.registry.datasets import dataset_frame
 from predictor.services.registry.sensitive import sensitive_names

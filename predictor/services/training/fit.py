@@ -11,7 +11,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from predictor.models import Task
-from predictor.services.reference import reference_stats_from_frame
+from predictor.services.monitoring.reference import reference_stats_from_frame
 from predictor.services.schema import (
     column_is_numeric,
     schema_from_frame,

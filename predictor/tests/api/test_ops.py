@@ -7,7 +7,7 @@ from django.db import OperationalError
 from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
-from predictor.services import health
+from predictor.services.monitoring import health
 
 from ..conftest import train
 
@@ -247,7 +247,7 @@ def test_model_info_and_process_figures(iris_version, staff_client):
 def test_a_broken_artifact_is_reported_by_v2_ready_and_the_model_page(
     iris_version, settings, staff_client, client, alice
 ):
-    from predictor.services import health
+    from predictor.services.monitoring import health
     from predictor.services.registry import artifacts
 
     (settings.ARTIFACT_ROOT / iris_version.artifact).unlink()

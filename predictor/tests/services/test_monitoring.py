@@ -12,8 +12,10 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from predictor.models import MonitoringAlert, MonitorState, Prediction
-from predictor.services import alerts, monitoring
+from predictor.services import monitoring
 from predictor.services.demo import credit_risk_frame
+from predictor.services.errors import InvalidInput
+from predictor.services.monitoring import alerts
 from predictor.services.serving import inference
 from predictor.tests.conftest import train
 
@@ -146,9 +148,9 @@ def test_traffic_buckets_and_window_errors(iris_version):
     assert sum(p["predictions"] for p in hourly["traffic"]) == 6
     assert hourly["outputs"] == {Prediction.objects.first().output: 6}
     now = timezone.now()
-    with pytest.raises(monitoring.InvalidInput, match="before"):
+    with pytest.raises(InvalidInput, match="before"):
         monitoring.report(iris_version, since=now, until=now - timedelta(hours=1))
-    with pytest.raises(monitoring.InvalidInput, match="minute, hour or day"):
+    with pytest.raises(InvalidInput, match="minute, hour or day"):
         monitoring.report(iris_version, bucket="week")
 
 

@@ -7,7 +7,8 @@ import pytest
 from scipy import stats
 
 from predictor.models import Prediction, Stage, TrafficChange
-from predictor.services import compare, registry
+from predictor.services import registry
+from predictor.services.monitoring import compare
 from predictor.services.serving import traffic
 from predictor.tests.conftest import train
 

@@ -177,7 +177,7 @@ def test_reference_statistics_keep_coarse_bins_of_a_sensitive_feature(credit, se
 
 
 def test_a_category_seen_fewer_than_privacy_min_count_times_is_left_out(db, settings):
-    from predictor.services.reference import reference_stats_from_frame
+    from predictor.services.monitoring.reference import reference_stats_from_frame
 
     frame = pd.DataFrame({"city": ["a"] * 8 + ["b"] * 4 + ["rare"], "n": [1.0] * 13})
     stats = reference_stats_from_frame(frame, sensitive=["city", "n"])
