@@ -2,6 +2,7 @@
 
 import os
 import re
+import warnings
 from datetime import timedelta
 from pathlib import Path
 
@@ -9,6 +10,25 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+class SettingRenamedWarning(DeprecationWarning):
+    """An environment variable read under a name it no longer has."""
+
+
+warnings.simplefilter("default", SettingRenamedWarning)  # shown once, also outside __main__
+
+
+def _renamed(new: str, old: str, cast, default):
+    """A renamed setting: the new name, else the old one (still honoured, with a warning)."""
+    if new in os.environ or old not in os.environ:
+        return cast(new, default=default)
+    warnings.warn(
+        f"{old} is deprecated: use {new} (the same setting)", SettingRenamedWarning, stacklevel=2
+    )
+    return cast(old, default=default)
+
+
 _EXACT_TYPE_NAME = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+\Z")
 
 env = environ.Env()
@@ -232,8 +252,9 @@ AUTH_CACHE_SECONDS = env.float("AUTH_CACHE_SECONDS", default=5.0)
 # Micro-batching: concurrent requests for one version in one process share a model call and
 # one INSERT; a call takes at most this many rows, and waits at most this long for requests
 # already in flight (never when the request is alone).
-BATCH_MAX_ROWS_PER_CALL = env.int("BATCH_MAX_ROWS_PER_CALL", default=256)
-BATCH_MAX_WAIT_MS = env.float("BATCH_MAX_WAIT_MS", default=2.0)
+# ("Batch" names the scoring of CSV files alone: BATCH_MAX_ROWS, BATCH_SYNC_MAX_ROWS, ….)
+MICROBATCH_MAX_ROWS = _renamed("MICROBATCH_MAX_ROWS", "BATCH_MAX_ROWS_PER_CALL", env.int, 256)
+MICROBATCH_MAX_WAIT_MS = _renamed("MICROBATCH_MAX_WAIT_MS", "BATCH_MAX_WAIT_MS", env.float, 2.0)
 # Shadow versions predict a routed request's rows after it is answered: in a background
 # thread of the process ("thread"; at most SHADOW_QUEUE_ROWS rows waiting, beyond that they
 # are dropped and counted) or in the request's thread after its rows are logged ("inline").

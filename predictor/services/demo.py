@@ -9,7 +9,7 @@ from sklearn import datasets as skdatasets
 
 from predictor.models import Dataset, RegisteredModel
 from predictor.services.registry.datasets import dataset_create
-from predictor.services.serving import versioncache
+from predictor.services.serving import registrycache
 from predictor.services.training import train_now
 
 
@@ -150,6 +150,6 @@ def demo_load(*, user=None, names: list[str] | None = None, cv: int = 3, log=pri
             description=model.description or spec["description"],
             public=model.public or spec.get("public", False),
         )
-        versioncache.changed()
+        registrycache.changed()
         done.append(model.name)
     return done

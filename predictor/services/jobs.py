@@ -36,7 +36,7 @@ from django.core.signals import request_started
 from django.db import close_old_connections, connections, transaction
 from django.utils import timezone
 
-from predictor.models import JobStatus, TrainingJob
+from predictor.models import JobKind, JobStatus, TrainingJob
 from predictor.services import metrics
 from predictor.services.access import is_authenticated, is_manager
 from predictor.services.errors import Conflict, ServiceError, TooManyJobs
@@ -50,9 +50,9 @@ _KINDS: dict[str, Callable] = {}
 # Where each kind registers itself: imported by name when a job of that kind first runs in
 # a process (a serving process does not import training, nor scikit-learn).
 _KIND_MODULES = {
-    "train": "predictor.services.training.run",
-    "retrain": "predictor.services.training.retrain",
-    "batch": "predictor.services.serving.batch",
+    JobKind.TRAIN: "predictor.services.training.run",
+    JobKind.RETRAIN: "predictor.services.training.retrain",
+    JobKind.SCORING: "predictor.services.serving.scoring",
 }
 
 

@@ -12,7 +12,7 @@ from predictor.services import apikeys
 from predictor.services.demo import credit_risk_frame
 from predictor.services.registry import artifacts
 from predictor.services.registry.datasets import dataset_create
-from predictor.services.serving import batcher, versioncache
+from predictor.services.serving import microbatch, registrycache
 from predictor.services.training import train_now
 
 
@@ -24,14 +24,14 @@ def _isolated_storage(settings, tmp_path):
     settings.TRAINING_BACKEND = "eager"
     settings.SHADOW_MODE = "inline"  # shadows run in the test's thread and transaction
     artifacts.cache_clear()
-    versioncache.reset()
-    batcher.reset()
+    registrycache.reset()
+    microbatch.reset()
     auth.reset()
     apikeys.reset()
     cache.clear()
     yield
     artifacts.cache_clear()
-    versioncache.reset()
+    registrycache.reset()
 
 
 def csv_bytes(frame: pd.DataFrame) -> bytes:

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_http_methods
 
 from predictor.models import Source, Task, TrainingJob
 from predictor.services.errors import InvalidInput, NotFound, ServiceError
-from predictor.services.serving import batch, routing
+from predictor.services.serving import routing, scoring
 from predictor.web.common import usable_model
 from predictor.web.forms import BatchForm
 from predictor.web.timing import prediction_timed
@@ -44,7 +44,7 @@ def batch_page(request, name):
     result = errors = None
     if request.method == "POST" and form.is_valid():
         try:
-            result = batch.batch_predict_csv(
+            result = scoring.batch_predict_csv(
                 version=version,
                 data=form.cleaned_data["file"].read(),
                 user=request.user,
@@ -86,7 +86,7 @@ def batch_download(request, request_id):
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path())
     try:
-        text = batch.batch_result_csv(request_id=request_id, user=request.user)
+        text = scoring.batch_result_csv(request_id=request_id, user=request.user)
     except InvalidInput:
         raise Http404 from None
     response = HttpResponse(text, content_type="text/csv; charset=utf-8")

@@ -23,10 +23,10 @@ from pathlib import Path
 from django.db import transaction
 from django.db.models import Q
 
-from predictor.models import ModelVersion, Prediction, PredictionHour, Source, TrainingJob
+from predictor.models import JobKind, ModelVersion, Prediction, PredictionHour, Source, TrainingJob
 from predictor.services import csvsafe
 from predictor.services.log import aggregates, deferred, sealing
-from predictor.services.serving import batch
+from predictor.services.serving import scoring
 
 BATCH = 5000
 ARCHIVES = "predictions-*.csv.gz"
@@ -68,7 +68,7 @@ def user_erase(*, user, archive_dir: Path | None = None, dry_run: bool = False) 
         time.sleep(deferred.delay())
         result.aggregate_keys = _aggregates_erase(user)
         _rows_delete(rows)
-    result.batch_files = batch.batch_files_remove(request_ids=request_ids, dry_run=dry_run)
+    result.batch_files = scoring.batch_files_remove(request_ids=request_ids, dry_run=dry_run)
     return result
 
 
@@ -127,9 +127,9 @@ def _batch_request_ids(user) -> set[str]:
         .values_list("request_id", flat=True)
         .distinct()
     )
-    for options in TrainingJob.objects.filter(kind="batch", created_by_id=user.pk).values_list(
-        "options", flat=True
-    ):
+    for options in TrainingJob.objects.filter(
+        kind=JobKind.SCORING, created_by_id=user.pk
+    ).values_list("options", flat=True):
         if isinstance(options, dict) and options.get("request_id"):
             ids.add(options["request_id"])
     return ids

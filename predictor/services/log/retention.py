@@ -19,7 +19,7 @@ from django.utils import timezone
 from predictor.models import ModelVersion, Prediction, PredictionHour
 from predictor.services.errors import InvalidInput
 from predictor.services.log import aggregates, deferred, history, sealing
-from predictor.services.serving import batch as batch_files
+from predictor.services.serving import scoring as batch_files
 
 BATCH = 5000
 

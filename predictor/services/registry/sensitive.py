@@ -15,7 +15,7 @@ from django.db import transaction
 from predictor.models import ModelVersion, RegisteredModel, SensitiveChange
 from predictor.services import access
 from predictor.services.schema import sensitive_check
-from predictor.services.serving import versioncache
+from predictor.services.serving import registrycache
 
 
 def model_features(model: RegisteredModel) -> list[str]:
@@ -36,7 +36,7 @@ def _record(*, model: RegisteredModel, old: list, new: list, user, reason: str) 
         reason=(reason or "").strip()[:2000],
         created_by=access.actor(user),
     )
-    versioncache.changed()  # serving processes seal with the new list within a second
+    registrycache.changed()  # serving processes seal with the new list within a second
     model.sensitive = new
 
 

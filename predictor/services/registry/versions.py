@@ -10,7 +10,7 @@ from predictor.services import access
 from predictor.services.errors import Conflict, InvalidInput
 from predictor.services.registry.artifacts import StoredArtifact
 from predictor.services.registry.sensitive import model_sensitive_join, model_sensitive_set
-from predictor.services.serving import traffic, versioncache
+from predictor.services.serving import registrycache, traffic
 
 
 def library_versions() -> dict:
@@ -92,7 +92,7 @@ def version_create(
                         reason="first version of the model",
                         created_by=version.created_by,
                     )
-                    versioncache.changed()
+                    registrycache.changed()
                 RegisteredModel.objects.filter(pk=locked.pk).update(updated_at=version.created_at)
                 return version
         except IntegrityError:
@@ -140,7 +140,7 @@ def version_promote(
         StageTransition.objects.create(
             version=current, from_stage=from_stage, to_stage=stage, reason=reason, created_by=actor
         )
-        versioncache.changed()
+        registrycache.changed()
     version.stage = stage
     return current
 
@@ -170,7 +170,7 @@ def version_change(
         fields.append("notes")
     if fields:
         version.save(update_fields=fields)
-        versioncache.changed()
+        registrycache.changed()
     return version
 
 
@@ -198,5 +198,5 @@ def version_audit_record(*, version: ModelVersion, audit: dict) -> None:
     """Record an imported version's latest sandbox audit; servers re-read it within a second."""
     with transaction.atomic():
         ModelVersion.objects.filter(pk=version.pk).update(audit=audit)
-    versioncache.changed()
+    registrycache.changed()
     version.audit = audit

@@ -26,7 +26,7 @@ from predictor.services.errors import InvalidInput
 from predictor.services.log import aggregates, writer
 from predictor.services.log.rows import log_rows
 from predictor.services.schema import ValidRows, rows_validate
-from predictor.services.serving import batcher, runtime, shadow
+from predictor.services.serving import microbatch, runtime, shadow
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}\Z")
 
@@ -91,7 +91,7 @@ def predict(
     version), and store one Prediction per row before answering; then hand the rows to the
     shadow versions of the route, if any (after the answer's rows are committed)."""
     started = time.perf_counter()
-    queue = batcher.batcher_for(version.pk)
+    queue = microbatch.batcher_for(version.pk)
     with queue.arriving() as ticket:
         valid = rows_validate(
             schema=version.schema, records=records, max_rows=max_rows or settings.PREDICT_MAX_ROWS
@@ -132,12 +132,12 @@ def _shadow(result: PredictionResult, shadows: tuple, user) -> None:
 def _serve(version, valid: ValidRows, source, user, request_id, started, ticket):
     request_id = request_id_clean(request_id)
     actor = access.actor(user)
-    pending = batcher.Pending(valid.records, Call(version, source, actor, request_id, started))
-    if len(valid.records) > settings.BATCH_MAX_ROWS_PER_CALL:
+    pending = microbatch.Pending(valid.records, Call(version, source, actor, request_id, started))
+    if len(valid.records) > settings.MICROBATCH_MAX_ROWS:
         _execute([pending])  # a large request is a call of its own
         ids, predicted, probabilities = pending.outcome()
     else:
-        ids, predicted, probabilities = batcher.batcher_for(version.pk).submit(
+        ids, predicted, probabilities = microbatch.batcher_for(version.pk).submit(
             pending, _execute, ticket
         )
     return PredictionResult(
@@ -152,7 +152,7 @@ def _serve(version, valid: ValidRows, source, user, request_id, started, ticket)
     )
 
 
-def _execute(batch: list[batcher.Pending]) -> None:
+def _execute(batch: list[microbatch.Pending]) -> None:
     """One model call for the rows of every caller in `batch` (one version), then their
     log rows in one INSERT, committed before any of them is answered. A caller whose rows
     the model answers with a number that is not finite gets an error of its own, and

@@ -2,7 +2,7 @@
 
 Every door resolves versions here, after which `access` has had its say: a model the caller
 may not use is a 401, a staff-only version named by a non-staff caller is a 404. Found
-versions are kept per process (`versioncache`), so a steady stream of predictions asks the
+versions are kept per process (`registrycache`), so a steady stream of predictions asks the
 database nothing here.
 """
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from predictor.models import ModelVersion, RegisteredModel, Stage
 from predictor.services import access
 from predictor.services.errors import Conflict, InvalidInput, NotFound
-from predictor.services.serving import traffic, versioncache
+from predictor.services.serving import registrycache, traffic
 
 
 def model_get(*, name: str, user) -> RegisteredModel:
@@ -39,7 +39,7 @@ def version_number(version) -> int | None:
 
 def _lookup(model_name: str, number: int | None) -> ModelVersion | None:
     key = (model_name, number)
-    found = versioncache.get(key)
+    found = registrycache.version_get(key)
     if found is not None:
         return found
     found = ModelVersion.objects.select_related("model").filter(model__name=model_name)
@@ -48,7 +48,7 @@ def _lookup(model_name: str, number: int | None) -> ModelVersion | None:
     else:
         found = found.filter(version=number).first()
     if found is not None:
-        versioncache.put(key, found)
+        registrycache.version_put(key, found)
     return found
 
 

@@ -5,7 +5,7 @@ A policy is routes with whole-number weights summing to 100 (none: production ta
 everything) and shadow version numbers. A routing key (the client's `X-Routing-Key`, else
 the user, else a random one) is hashed with the model's name to a point in 0..99, so a key
 keeps its version while the policy stands. Policies are cached per process beside the
-versions (`versioncache`), and every change raises the registry generation: other processes
+versions (`registrycache`), and every change raises the registry generation: other processes
 follow within a second. Every change — by a person or because a version was archived — is
 recorded with who, when, why, and the policy before and after.
 """
@@ -19,7 +19,7 @@ from django.db import transaction
 from predictor.models import ModelVersion, RegisteredModel, Stage, TrafficChange, TrafficPolicy
 from predictor.services import access
 from predictor.services.errors import InvalidInput
-from predictor.services.serving import versioncache
+from predictor.services.serving import registrycache
 
 
 @dataclass(frozen=True)
@@ -40,12 +40,12 @@ EMPTY = Policy((), ())
 def policy_of(model_name: str) -> Policy:
     """The model's policy, from this process's cache of every policy (one query when the
     cache is cold; a name that has none costs nothing and is not remembered)."""
-    every = versioncache.get(("traffic",))
+    every = registrycache.policies_get()
     if every is None:
         every = {
             row.model.name: _policy(row) for row in TrafficPolicy.objects.select_related("model")
         }
-        versioncache.put(("traffic",), every)
+        registrycache.policies_put(every)
     return every.get(model_name, EMPTY)
 
 
@@ -142,7 +142,7 @@ def _record(model, row: TrafficPolicy, old: Policy, new: Policy, reason: str, us
     TrafficChange.objects.create(
         model=model, old=old.as_dict(), new=new.as_dict(), reason=reason, created_by=user
     )
-    versioncache.changed()
+    registrycache.changed()
 
 
 def policy_set(

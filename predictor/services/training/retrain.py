@@ -26,6 +26,7 @@ from django.conf import settings
 
 from predictor.models import (
     FeedbackSource,
+    JobKind,
     ModelVersion,
     Prediction,
     RegisteredModel,
@@ -117,7 +118,7 @@ def retrain_create(
     )
     req = training_request_validate(dataset=parent.dataset, **request)
     job = TrainingJob.objects.create(
-        kind="retrain",
+        kind=JobKind.RETRAIN,
         dataset=parent.dataset,
         created_by=access.actor(user),
         model_name=req.model_name,
@@ -193,7 +194,7 @@ def _better(metric: str, new: float, old: float, margin: float) -> bool:
     return new > old + margin
 
 
-@jobs.job_kind("retrain")
+@jobs.job_kind(JobKind.RETRAIN)
 def retrain_job(job: TrainingJob, progress):
     """The work of a `retrain` job: split the dataset, add trusted feedback to the training
     part, fit, score new and production on the dataset's holdout, register, gate."""

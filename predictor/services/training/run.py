@@ -1,6 +1,6 @@
 """Training as a job: validate and queue a request; the runner fits it into a new version."""
 
-from predictor.models import Dataset, TrainingJob
+from predictor.models import Dataset, JobKind, TrainingJob
 from predictor.services import access, jobs, registry
 from predictor.services.registry import artifacts
 from predictor.services.schema import records_from_frame
@@ -73,7 +73,7 @@ def job_create(*, dataset: Dataset, user=None, **request) -> TrainingJob:
     jobs.jobs_check_cap(user=user)
     req = training_request_validate(dataset=dataset, **request)
     job = TrainingJob.objects.create(
-        kind="train",
+        kind=JobKind.TRAIN,
         dataset=dataset,
         created_by=access.actor(user),
         **{name: getattr(req, name) for name in REQUEST_FIELDS},
@@ -83,7 +83,7 @@ def job_create(*, dataset: Dataset, user=None, **request) -> TrainingJob:
     return job
 
 
-@jobs.job_kind("train")
+@jobs.job_kind(JobKind.TRAIN)
 def train_job(job: TrainingJob, progress):
     """The work of a `train` job: validate its request again (the data may have changed)
     and fit it into a new version."""

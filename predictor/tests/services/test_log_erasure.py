@@ -26,7 +26,7 @@ from predictor.models import (
 from predictor.services import registry
 from predictor.services.log import aggregates
 from predictor.services.registry import artifacts
-from predictor.services.serving import batch, traffic
+from predictor.services.serving import scoring, traffic
 from predictor.tests.conftest import client_for, train
 
 SENSITIVE = ["income", "housing"]
@@ -125,7 +125,7 @@ def csv_of(records) -> bytes:
 
 
 def test_a_batch_result_file_holds_no_sensitive_value_and_is_private(credit, alice, settings):
-    result = batch.batch_predict_csv(
+    result = scoring.batch_predict_csv(
         version=credit, data=csv_of([applicant(income=INCOME, housing="free")]), user=alice
     )
     path = settings.MEDIA_ROOT / "batch-results" / f"{result.request_id}.csv"
@@ -144,8 +144,8 @@ def test_a_batch_result_file_holds_no_sensitive_value_and_is_private(credit, ali
 
 def test_a_queued_batch_input_file_is_private(credit, alice, settings, monkeypatch):
     settings.BATCH_SYNC_MAX_ROWS = 1
-    monkeypatch.setattr(batch.jobs, "job_enqueue", lambda job: None)  # it stays queued
-    job = batch.batch_predict_csv(version=credit, data=csv_of([applicant()] * 3), user=alice)
+    monkeypatch.setattr(scoring.jobs, "job_enqueue", lambda job: None)  # it stays queued
+    job = scoring.batch_predict_csv(version=credit, data=csv_of([applicant()] * 3), user=alice)
     path = settings.MEDIA_ROOT / "batch-inputs" / f"{job.options['request_id']}.csv"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
@@ -207,7 +207,7 @@ def act_as_user2(user2, credit) -> tuple[list[int], str]:
     response = client.post(f"/api/predictions/{ids[0]}/feedback/", {"actual": "bad"}, format="json")
     assert response.status_code == 200, response.content
     shadow = ModelVersion.objects.get(model=credit.model, version=2)
-    scored = batch.batch_predict_csv(
+    scored = scoring.batch_predict_csv(
         version=credit, data=csv_of([applicant(duration_months=MARK)]), user=user2,
         shadows=(shadow,),
     )  # fmt: skip

@@ -16,7 +16,7 @@ from django.test import Client
 from predictor.models import ModelVersion, Prediction, RegisteredModel, SensitiveChange
 from predictor.services import apikeys
 from predictor.services.registry.datasets import dataset_create
-from predictor.services.serving import batch, traffic
+from predictor.services.serving import scoring, traffic
 from predictor.services.training import retrain_create
 from predictor.tests.conftest import client_for, csv_bytes, train
 
@@ -293,7 +293,7 @@ def test_a_feature_named_like_a_formula_is_defused_in_every_csv_header(db, staff
     export = client_for(staff).get("/api/predictions/?format=csv&model=formula")
     header = next(csv.reader(io.StringIO(b"".join(export).decode())))
     assert "'=1+2" in header and "=1+2" not in header
-    result = batch.batch_predict_csv(version=version, data=b"=1+2,x\n1.0,2.0\n", user=alice)
-    text = batch.batch_result_csv(request_id=result.request_id, user=alice)
+    result = scoring.batch_predict_csv(version=version, data=b"=1+2,x\n1.0,2.0\n", user=alice)
+    text = scoring.batch_result_csv(request_id=result.request_id, user=alice)
     header = next(csv.reader(io.StringIO(text)))
     assert "'=1+2" in header and "=1+2" not in header

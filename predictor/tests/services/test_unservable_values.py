@@ -12,7 +12,7 @@ from predictor.services.schema import example_record
 from predictor.services.serving import inference, runtime
 
 from ..conftest import client_for, train
-from .test_batcher import SETOSA, run_together, versions  # noqa: F401 (fixture)
+from .test_microbatch import SETOSA, run_together, versions  # noqa: F401 (fixture)
 
 DIABETES = ["age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"]
 
@@ -68,7 +68,7 @@ def test_the_scikit_learn_runtime_reports_the_same_rows(diabetes_version):
 
 
 def test_in_a_shared_call_only_the_caller_with_the_row_fails(versions, settings):  # noqa: F811
-    settings.BATCH_MAX_WAIT_MS = 20
+    settings.MICROBATCH_MAX_WAIT_MS = 20
     version = versions[0]
     huge = {k: 1e308 for k in SETOSA}
     jobs = [

@@ -15,7 +15,7 @@ from predictor.services.schema import (
     records_from_frame,
     rows_validate,
 )
-from predictor.services.serving import runtime, versioncache
+from predictor.services.serving import registrycache, runtime
 
 TOLERANCE = 1e-5  # probabilities and regression values, absolute
 MAX_ROWS = 2_000
@@ -166,6 +166,6 @@ def version_compile(version: ModelVersion) -> ModelVersion:
     )
     with transaction.atomic():
         if ModelVersion.objects.filter(pk=version.pk, runtime="").update(**fields):
-            versioncache.changed()
+            registrycache.changed()
     version.refresh_from_db()
     return version

@@ -3,8 +3,8 @@
 A request hands its validated rows to its version's batcher. When no call for that version
 is running, the request runs at once, with whatever else is queued (no waiting when it is
 alone). While a call runs, later requests queue; when it ends, the first of them leads the
-next call with everything queued, up to `BATCH_MAX_ROWS_PER_CALL` rows. A leader waits up to
-`BATCH_MAX_WAIT_MS` only while other requests for the version are already in flight in this
+next call with everything queued, up to `MICROBATCH_MAX_ROWS` rows. A leader waits up to
+`MICROBATCH_MAX_WAIT_MS` only while other requests for the version are already in flight in this
 process (between arriving and queueing), to take them along. Each caller gets exactly its
 own outcome; versions never mix, as each has its own batcher. No thread of its own: the
 callers' threads do the work (gunicorn's gthread workers, the production server of docs/operations.md).
@@ -88,8 +88,8 @@ class Batcher:
 
     def _lead(self, execute) -> None:
         """Run one call for the head of the queue, then hand the lead to whoever waits."""
-        limit = max(1, settings.BATCH_MAX_ROWS_PER_CALL)
-        deadline = time.monotonic() + settings.BATCH_MAX_WAIT_MS / 1000.0
+        limit = max(1, settings.MICROBATCH_MAX_ROWS)
+        deadline = time.monotonic() + settings.MICROBATCH_MAX_WAIT_MS / 1000.0
         with self.cond:
             while (
                 self.coming > 0

@@ -65,7 +65,7 @@ def run_together(jobs):
 
 
 def test_concurrent_callers_share_calls_and_get_their_own_rows(versions, calls, settings):
-    settings.BATCH_MAX_WAIT_MS = 20
+    settings.MICROBATCH_MAX_WAIT_MS = 20
     version = versions[0]
     expected = {
         i: inference.predict(version=version, records=[KINDS[i % 3]]).predictions for i in range(3)
@@ -87,7 +87,7 @@ def test_concurrent_callers_share_calls_and_get_their_own_rows(versions, calls, 
 
 
 def test_versions_never_mix(versions, calls, settings):
-    settings.BATCH_MAX_WAIT_MS = 20
+    settings.MICROBATCH_MAX_WAIT_MS = 20
     jobs = [
         (lambda v=versions[i % 2]: inference.predict(version=v, records=[SETOSA]))
         for i in range(16)
@@ -99,7 +99,7 @@ def test_versions_never_mix(versions, calls, settings):
 
 
 def test_a_bad_request_fails_alone(versions, calls, settings):
-    settings.BATCH_MAX_WAIT_MS = 20
+    settings.MICROBATCH_MAX_WAIT_MS = 20
     version = versions[0]
     bad = {**SETOSA, "petal_width": "wide"}
     jobs = [
@@ -113,7 +113,7 @@ def test_a_bad_request_fails_alone(versions, calls, settings):
 
 
 def test_a_lone_request_does_not_wait(versions, settings):
-    settings.BATCH_MAX_WAIT_MS = 10_000  # would be felt if a lone caller waited
+    settings.MICROBATCH_MAX_WAIT_MS = 10_000  # would be felt if a lone caller waited
     started = time.monotonic()
     inference.predict(version=versions[0], records=[SETOSA])
     assert time.monotonic() - started < 5
@@ -122,7 +122,7 @@ def test_a_lone_request_does_not_wait(versions, settings):
 def test_a_failing_insert_fails_every_caller_of_the_call_and_stores_nothing(
     versions, calls, settings, monkeypatch
 ):
-    settings.BATCH_MAX_WAIT_MS = 20
+    settings.MICROBATCH_MAX_WAIT_MS = 20
     version = versions[0]
     # The database refuses the statement (here: a table that is not there).
     for name in ("_generic", "_postgresql"):
@@ -142,7 +142,7 @@ def test_a_failing_insert_fails_every_caller_of_the_call_and_stores_nothing(
 
 
 def test_every_returned_id_exists(versions, calls, settings):
-    settings.BATCH_MAX_WAIT_MS = 20
+    settings.MICROBATCH_MAX_WAIT_MS = 20
     version = versions[1]
     results = run_together(
         [

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from predictor.models import ModelVersion, Prediction, Source, TrainingJob
+from predictor.models import JobKind, ModelVersion, Prediction, Source, TrainingJob
 from predictor.services import access, csvsafe, jobs
 from predictor.services.errors import InvalidInput, PayloadTooLarge, ServiceError
 from predictor.services.log.sealing import REDACTED
@@ -59,7 +59,7 @@ def batch_predict_csv(
     with _private(inbox / f"{request_id}.csv", "wb") as upload:
         upload.write(data)
     job = TrainingJob.objects.create(
-        kind="batch",
+        kind=JobKind.SCORING,
         model_name=version.model.name,
         task=version.model.task,
         algorithm="batch scoring",
@@ -80,7 +80,7 @@ def batch_predict_csv(
     return job
 
 
-@jobs.job_kind("batch")
+@jobs.job_kind(JobKind.SCORING)
 def batch_job(job: TrainingJob, progress):
     """Score a large batch file in chunks (one request id for all), then drop the upload."""
     options = job.options

@@ -1,7 +1,8 @@
-"""The per-process cache of the versions that answer requests.
+"""The per-process cache of what answers requests, read from the registry: the versions
+(model name, version number or None for "production") → the ModelVersion with its model)
+and the traffic policies (model name → its policy, all of them read at once).
 
-What it holds: (model name, version number or None for "production") → the ModelVersion,
-with its model. What invalidates it: the registry generation (`RegistryGeneration`), a
+What invalidates both: the registry generation (`RegistryGeneration`), a
 number every change of what answers a request raises in its own transaction (a
 promotion, a new first version, a model's `public` flag, a traffic policy). This process
 drops everything at once when it raises the number itself, and otherwise compares the
@@ -20,7 +21,8 @@ from predictor.models import RegistryGeneration
 CHECK_SECONDS = 1.0
 
 _lock = threading.Lock()
-_entries: dict = {}
+_versions: dict = {}
+_policies: dict = {"every": None}
 _state = {"generation": None, "checked": 0.0}
 
 
@@ -36,20 +38,36 @@ def _fresh() -> None:
     generation = _current_generation()
     with _lock:
         if generation != _state["generation"]:
-            _entries.clear()
+            _forget()
             _state["generation"] = generation
         _state["checked"] = now
 
 
-def get(key):
-    """The cached entry, or None (after checking the generation when a second has passed)."""
+def _forget() -> None:
+    _versions.clear()
+    _policies["every"] = None
+
+
+def version_get(key):
+    """The cached version, or None (after checking the generation when a second has passed)."""
     _fresh()
-    return _entries.get(key)
+    return _versions.get(key)
 
 
-def put(key, value) -> None:
+def version_put(key, version) -> None:
     with _lock:
-        _entries[key] = value
+        _versions[key] = version
+
+
+def policies_get() -> dict | None:
+    """Every model's traffic policy by model name, or None when not cached."""
+    _fresh()
+    return _policies["every"]
+
+
+def policies_put(every: dict) -> None:
+    with _lock:
+        _policies["every"] = every
 
 
 def changed() -> None:
@@ -69,5 +87,5 @@ def on_model_saved(sender, **kwargs) -> None:
 
 def reset() -> None:
     with _lock:
-        _entries.clear()
+        _forget()
         _state.update(generation=None, checked=0.0)
