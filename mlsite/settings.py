@@ -210,8 +210,9 @@ BATCH_MAX_UPLOAD_BYTES = env.int("BATCH_MAX_UPLOAD_BYTES", default=50 * 1024 * 1
 DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_MAX_BODY_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 MODEL_CACHE_SIZE = env.int("MODEL_CACHE_SIZE", default=16)
-# How training jobs run: "thread" (a worker thread in the server process) or "eager"
-# (inline, in the caller: used by commands and tests).
+# How jobs (training, retraining, batch scoring) run: "db" (queued in the database, run by
+# `manage.py run_worker`), "celery" (sent to Celery workers), "eager" (inline, in the caller:
+# tests) or "thread" (a thread of the server process: development only).
 TRAINING_BACKEND = env.str("TRAINING_BACKEND", default="db")
 if TRAINING_BACKEND not in ("db", "celery", "eager", "thread"):
     raise ImproperlyConfigured("TRAINING_BACKEND must be db, celery, eager or thread")

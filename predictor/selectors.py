@@ -24,8 +24,9 @@ from predictor.services.schema import OUTPUT, bin_label
 from predictor.services.serving import routing
 
 
-def models_with_production():
-    """All registered models, each annotated with its production version number."""
+def models_annotated():
+    """All registered models, each annotated with its production version number
+    (`production_version`)."""
     production = ModelVersion.objects.filter(model=OuterRef("pk"), stage=Stage.PRODUCTION)
     return RegisteredModel.objects.annotate(
         production_version=Subquery(production.values("version")[:1]),
@@ -34,13 +35,14 @@ def models_with_production():
 
 def models_visible_to(user):
     """Registered models the user may use, each annotated with its production version."""
-    return access.models_usable(user, models_with_production()).order_by("name")
+    return access.models_usable(user, models_annotated()).order_by("name")
 
 
-def model_with_production(*, name: str, user) -> RegisteredModel:
-    """One model the user may use, annotated with its production version number."""
+def model_usable(*, name: str, user) -> RegisteredModel:
+    """One model the user may use (NotFound, LoginRequired otherwise), annotated with its
+    production version number."""
     routing.model_get(name=name, user=user)
-    return models_with_production().get(name=name)
+    return models_annotated().get(name=name)
 
 
 def production_versions(models) -> dict[int, ModelVersion]:

@@ -159,9 +159,9 @@ class RegisteredModelAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         from django.db.models import Count
 
-        from predictor.selectors import models_with_production
+        from predictor.selectors import models_annotated
 
-        return models_with_production().annotate(version_count=Count("versions"))
+        return models_annotated().annotate(version_count=Count("versions"))
 
     @admin.display(description="production version", ordering="production_version")
     def production(self, obj):
@@ -171,7 +171,6 @@ class RegisteredModelAdmin(admin.ModelAdmin):
     def version_count(self, obj):
         return obj.version_count
 
-    @admin.display(description="Promotion history")
     @admin.display(description="Traffic policy")
     def traffic_policy(self, obj):
         if not obj or not obj.pk:

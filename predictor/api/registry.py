@@ -42,7 +42,7 @@ class RegisteredModelViewSet(viewsets.ReadOnlyModelViewSet):
         )
 
     def get_object(self):
-        return selectors.model_with_production(name=self.kwargs["name"], user=self.request.user)
+        return selectors.model_usable(name=self.kwargs["name"], user=self.request.user)
 
     def get_permissions(self):
         if self.action == "partial_update":

@@ -68,7 +68,7 @@ def service_error_to_form(form, exc: ServiceError) -> None:
 def usable_model(request, name):
     """The model (with its production number) if the user may use it; 404 / None (log in)."""
     try:
-        return selectors.model_with_production(name=name, user=request.user)
+        return selectors.model_usable(name=name, user=request.user)
     except NotFound:
         raise Http404 from None
     except LoginRequired:

@@ -13,7 +13,7 @@ from predictor.web.common import page_rule
 @page_rule(access.staff_check, what="monitoring")
 def monitoring_page(request, name):
     """The monitoring report of a version over a window, as charts (staff only)."""
-    model = selectors.model_with_production(name=name, user=request.user)
+    model = selectors.model_usable(name=name, user=request.user)
     versions = list(selectors.model_versions(model))
     context = {"model": model, "versions": versions, "query": request.GET, "error": None}
     try:

@@ -19,7 +19,7 @@ from predictor.web.common import staff_reads_managers_write
 @staff_reads_managers_write("rollout")
 def traffic_page(request, name):
     """See (staff) and change (managers) the traffic policy; every change recorded."""
-    model = selectors.model_with_production(name=name, user=request.user)
+    model = selectors.model_usable(name=name, user=request.user)
     row = traffic.policy_row(model)
     form = {
         "routes": ", ".join(f"{r['version']}:{r['weight']}" for r in row.routes),
@@ -57,7 +57,7 @@ def traffic_page(request, name):
 @staff_reads_managers_write("rollout")
 def compare_page(request, name):
     """Versions side by side, what the numbers say in words, and promotion (staff)."""
-    model = selectors.model_with_production(name=name, user=request.user)
+    model = selectors.model_usable(name=name, user=request.user)
     versions = list(selectors.model_versions(model))
     wanted = request.GET.get("versions") or ",".join(
         str(v.version) for v in versions if v.stage != Stage.ARCHIVED
@@ -101,7 +101,7 @@ def compare_page(request, name):
 def promote_page(request, name):
     """Move a version to a stage, or roll back, with a reason, from the model page (managers:
     the same service and audit trail as the API and the admin)."""
-    model = selectors.model_with_production(name=name, user=request.user)
+    model = selectors.model_usable(name=name, user=request.user)
     reason = request.POST.get("reason", "").strip()
     back = reverse("model-page", args=[name])
     if not reason:

@@ -27,14 +27,6 @@ def fernet() -> MultiFernet | None:
     return _fernet(tuple(settings.PREDICTION_LOG_KEYS))
 
 
-def key_valid(key: str) -> bool:
-    try:
-        Fernet(key.encode())
-    except (ValueError, TypeError):
-        return False
-    return True
-
-
 def seal(record: dict, sensitive: list[str]) -> tuple[dict, str]:
     """(the record to store, its sealed token) — the record unchanged when nothing in it
     is sensitive."""

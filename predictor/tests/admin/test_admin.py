@@ -428,3 +428,13 @@ def test_traffic_policy_set_in_the_admin_is_validated_and_recorded(admin_client,
     assert policy.routes == [{"version": 1, "weight": 80}, {"version": 2, "weight": 20}]
     change = TrafficChange.objects.get()
     assert change.reason == "canary" and change.created_by.is_superuser
+
+
+def test_the_model_page_labels_its_traffic_policy_and_its_promotion_history(
+    admin_client, iris_version
+):
+    page = admin_client.get(
+        reverse("admin:predictor_registeredmodel_change", args=[iris_version.model.pk])
+    ).content.decode()
+    assert page.count("Traffic policy:") == 1
+    assert page.count("Promotion history:") == 1
