@@ -1,10 +1,14 @@
 """The hot path: every prediction, whatever the door, goes along one line.
 
-    door parses the body
-      → routing.version_for      which version answers (and access: may this caller use it)
+    door parses the body         (each door's request timed once: web/timing.py)
+      → routing.route            which version answers and its shadows (access: may this
+                                 caller use it; the traffic policy)
       → schema.rows_validate     every value checked and coerced, before the model sees it
+      → microbatch               concurrent requests for the version share one model call
       → runtime.runtime_for      the loaded version: labels and probabilities in one pass
-      → one bulk INSERT          the rows are logged in the transaction that decides the answer
+      → log.rows + one INSERT    the rows, sealed with the model's sensitive list, logged in
+                                 the transaction that decides the answer
+      → shadow                   shadow versions get the same rows, after the answer
       → door renders the result
 
 No response carries a prediction that was not stored.
