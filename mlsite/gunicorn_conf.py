@@ -13,6 +13,8 @@ import os
 import shutil
 import tempfile
 
+from mlsite import perf
+
 # gunicorn answers an over-long request line itself, with an HTML page. Let it through
 # (its parser still caps a line at 1 MiB) so the service answers a JSON 414 instead.
 limit_request_line = 0
@@ -22,10 +24,13 @@ limit_request_line = 0
 # (mlsite/gunicorn_worker.py).
 worker_class = "mlsite.gunicorn_worker.LingeringThreadWorker"
 
-# Threads a worker. A prediction waits on PostgreSQL for part of its time, and the requests
-# a worker has in flight at once are answered by one model call and one INSERT: under load,
-# 8 threads answered more than 4 (bench/RESULTS.md, "Threads per worker"). Each thread may
-# hold two database connections (the default one and "log").
+# Threads a worker. Measured at 16 connections, 2 workers, interleaved with this setting
+# (bench/RESULTS.md "Threads per worker", 2026-12-07): 4 threads answered 33% and 13% fewer
+# requests a second and spent 29% and 21% more worker CPU a request in two runs, the CPU
+# beyond the noise in both. With 8 connections a worker and 4 threads, connections outnumber
+# threads and the worker falls back to gthread's hand-offs between threads. (The earlier
+# table, where 4 threads led at 16 connections, 1,591 against 1,515 req/s, was within its
+# runs' spread.) Each thread may hold two database connections (the default one and "log").
 threads = 8
 
 _METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -71,7 +76,13 @@ def post_worker_init(worker):
     from predictor.services import metrics
 
     metrics.process_sampler_start()
-    freeze_long_lived()
+    # Kept: the objects loaded before the first request are out of the collector's reach,
+    # so each collection walks fewer and forked workers keep sharing their pages. Measured
+    # alone in the trial (bench/RESULTS.md "Overrides on trial", 2026-12-07): without it,
+    # +16% and +14% worker CPU a request at 1,000 rows, +7% and +1% at 1 row — the CPU leans
+    # its way in every run, within the noise (±16-35%). gc.freeze is public API.
+    if perf.on("gc_freeze"):
+        freeze_long_lived()
 
 
 def freeze_long_lived():

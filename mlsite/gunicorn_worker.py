@@ -30,9 +30,17 @@ import select
 
 from gunicorn.workers.gthread import ThreadWorker
 
+from mlsite import perf
+
 # A client sending its next request at once does so within a fraction of this; a client
 # that pauses longer finds its connection in the poller, as with gthread.
 LINGER_MS = 1
+# Kept for its case, one client sending request after request: measured alone there when
+# it was built, about 0.3 ms of CPU a request (see above). At 16 connections, where it
+# rarely engages, the trial (bench/RESULTS.md "Overrides on trial", 2026-12-07) showed
+# -1% and -9% req/s switched off, within its noise (±32-38%). gunicorn's internals it reads
+# are pinned by predictor/tests/test_overrides.py.
+_LINGER = perf.on("linger")  # off: gthread's own loop (the connection_close offer stays)
 
 
 CONNECTION_CLOSE = "mlsite.connection_close"  # read by predictor.web.responses.close_connection
@@ -61,7 +69,7 @@ class LingeringThreadWorker(ThreadWorker):
 
     def handle(self, conn):
         keepalive = super().handle(conn)  # False for HTTP/2: its connection stays in there
-        if self.cfg.is_ssl:
+        if self.cfg.is_ssl or not _LINGER:
             return keepalive
         while keepalive is True and self.alive and self._all_connections_have_a_thread():
             if not conn.parser.unreader.buf.getvalue():  # nothing read ahead: wait

@@ -6,11 +6,10 @@ import json
 
 import pytest
 from csp.constants import NONCE
+from csp.middleware import CSPMiddleware
 from csp.utils import build_policy
 from django.http import HttpResponse
 from django.test import RequestFactory
-
-from predictor.middleware.csp import CSPMiddleware
 
 HEADER = "Content-Security-Policy"
 
