@@ -77,9 +77,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "predictor.middleware.messages.MessageMiddleware",  # Django's, its storage made when first used
+    "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "predictor.middleware.csp.CSPMiddleware",  # django-csp's, its usual headers built once
+    "csp.middleware.CSPMiddleware",
 ]
 
 # Content-Security-Policy (django-csp) on every response: scripts, styles, images, fonts
@@ -315,14 +315,19 @@ SECURITY_DENIED_BURST = env.int("SECURITY_DENIED_BURST", default=20)
 
 # --- Monitoring ------------------------------------------------------------------------------
 # A feature drifts when its PSI reaches DRIFT_PSI_ALERT, or DRIFT_PSI_WARN with a test's
-# p-value under DRIFT_P_VALUE; warn from DRIFT_PSI_WARN; fewer rows than DRIFT_MIN_ROWS say
+# p-value under DRIFT_P_VALUE; warns from DRIFT_PSI_WARN or when its missing share moves more
+# than DRIFT_MISSING_POINTS; under DRIFT_MIN_ROWS rows (live: LIVE_MIN_LABELS labels) it is
 # insufficient_data. Live accuracy more than LIVE_METRIC_TOLERANCE under the holdout figure
-# (regression: RMSE that fraction above) is degraded.
+# (regression: RMSE that fraction above) is degraded. The job worker runs the monitor pass
+# every MONITOR_INTERVAL_SECONDS (0: never; cron runs `manage.py monitor` then).
 DRIFT_PSI_ALERT = env.float("DRIFT_PSI_ALERT", default=0.25)
 DRIFT_PSI_WARN = env.float("DRIFT_PSI_WARN", default=0.1)
 DRIFT_P_VALUE = env.float("DRIFT_P_VALUE", default=0.01)
 DRIFT_MIN_ROWS = env.int("DRIFT_MIN_ROWS", default=100)
 LIVE_METRIC_TOLERANCE = env.float("LIVE_METRIC_TOLERANCE", default=0.05)
+LIVE_MIN_LABELS = env.int("LIVE_MIN_LABELS", default=30)
+DRIFT_MISSING_POINTS = env.float("DRIFT_MISSING_POINTS", default=0.1)
+MONITOR_INTERVAL_SECONDS = env.int("MONITOR_INTERVAL_SECONDS", default=300)
 # `manage.py monitor` POSTs each status change here as JSON (unset: alerts only in the admin).
 ALERT_WEBHOOK_URL = env.str("ALERT_WEBHOOK_URL", default="")
 ALERT_WEBHOOK_TIMEOUT = env.float("ALERT_WEBHOOK_TIMEOUT", default=5.0)
@@ -336,7 +341,6 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["predictor.api.parsers.SafeJSONParser"],
-    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "predictor.api.renderers.ContentNegotiation",
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",

@@ -1,6 +1,7 @@
+from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from predictor.api import apikeys, datasets, predictions, registry, training
+from predictor.api import apikeys, datasets, predictions, registry, tokens, training
 
 router = DefaultRouter()
 router.register("models", registry.RegisteredModelViewSet, basename="model")
@@ -12,7 +13,6 @@ router.register("training-jobs", training.TrainingJobViewSet, basename="training
 router.register("predictions", predictions.PredictionViewSet, basename="prediction")
 router.register("api-keys", apikeys.ApiKeyViewSet, basename="apikey")
 
-# The prediction routes are tried first: they are most of the traffic, and no other route
-# matches their paths, so the order changes what is found for none.
-_HOT = {"model-predict", "version-predict"}
-urlpatterns = sorted(router.urls, key=lambda pattern: pattern.name not in _HOT)
+urlpatterns = router.urls + [
+    path("auth/token/", tokens.ObtainToken.as_view(), name="auth-token"),
+]
