@@ -70,14 +70,28 @@ class DatasetAdmin(admin.ModelAdmin):
 
     @admin.display(description="Inferred column types")
     def column_types(self, obj):
+        try:
+            profile = {c["name"]: c for c in datasets.dataset_profile(obj)}
+        except ServiceError:
+            profile = {}
         rows = []
         for c in obj.columns:
             if c["type"] == "numeric":
                 summary = f"{c.get('min')} to {c.get('max')}, mean {c.get('mean') or 0:.4g}"
             else:
                 summary = ", ".join(c.get("categories", [])[:8])
-            rows.append((c["name"], c["type"], f"{c['missing']:.1%}", summary))
-        return html_table(["column", "type", "missing", "values"], rows)
+            seen = profile.get(c["name"], {})
+            rows.append(
+                (
+                    c["name"],
+                    c["type"],
+                    f"{c['missing']:.1%}",
+                    seen.get("distinct", ""),
+                    seen.get("note") or "",
+                    summary,
+                )
+            )
+        return html_table(["column", "type", "missing", "distinct", "note", "values"], rows)
 
     @admin.display(description="First rows")
     def preview(self, obj):

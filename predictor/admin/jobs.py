@@ -17,6 +17,13 @@ class TrainingJobForm(forms.ModelForm):
     search_space = forms.JSONField(
         required=False, help_text='optional, e.g. {"max_depth": [3, 5, null]}'
     )
+    # Not named `exclude`: ModelAdmin.exclude would shadow it on the read-only job page.
+    leave_out = forms.CharField(
+        label="Exclude",
+        required=False,
+        help_text="Columns to leave out, comma-separated; blank: those the dataset's profile "
+        "notes as identifier or constant; '-' keeps every column.",
+    )
 
     class Meta:
         model = TrainingJob
@@ -60,7 +67,16 @@ class TrainingJobForm(forms.ModelForm):
             "random_state": d.get("random_state"),
             "task": d.get("task") or None,
             "target": d.get("target") or None,
+            "exclude": _exclude(d.get("leave_out") or ""),
         }
+
+
+def _exclude(text: str) -> list[str] | None:
+    """The admin's comma-separated `exclude`: blank → the default, "-" → keep every column."""
+    text = text.strip()
+    if not text:
+        return None
+    return [] if text == "-" else [n.strip() for n in text.split(",") if n.strip()]
 
 
 @admin.register(TrainingJob)

@@ -21,13 +21,17 @@ class DatasetViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     permission_classes = [StaffReadsManagersWrite]
     parser_classes = [MultiPartParser, FormParser]
 
+    def get_serializer_class(self):
+        # The list stays light; one dataset carries its profile per column.
+        return s.DatasetDetailSerializer if self.action == "retrieve" else s.DatasetSerializer
+
     @extend_schema(
         request={"multipart/form-data": s.DatasetUploadSerializer},
-        responses={201: s.DatasetSerializer, 400: s.ErrorSerializer, 413: s.ErrorSerializer},
+        responses={201: s.DatasetDetailSerializer, 400: s.ErrorSerializer, 413: s.ErrorSerializer},
     )
     def create(self, request, *args, **kwargs):
         """Upload a CSV (multipart: name, file, optional target, default the last column)."""
         upload = s.DatasetUploadSerializer(data=request.data)
         upload.is_valid(raise_exception=True)
         dataset = datasets.dataset_create(user=request.user, **upload.validated_data)
-        return Response(s.DatasetSerializer(dataset).data, status=status.HTTP_201_CREATED)
+        return Response(s.DatasetDetailSerializer(dataset).data, status=status.HTTP_201_CREATED)

@@ -31,7 +31,10 @@ class TrainingJobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet)
         body.is_valid(raise_exception=True)
         data = dict(body.validated_data)
         job = training.job_create(
-            dataset=data.pop("dataset"), model_name=data.pop("model"), user=request.user, **data
+            dataset=data.pop("dataset"),
+            model_name=data.pop("model", None),
+            user=request.user,
+            **data,
         )
         return Response(s.TrainingJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 

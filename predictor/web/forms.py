@@ -7,7 +7,7 @@ import numpy as np
 from django import forms
 
 from predictor.models import Dataset, ModelVersion, Task
-from predictor.services.registry.datasets import dataset_task_guess
+from predictor.services.registry.datasets import dataset_profile, dataset_task_guess
 from predictor.services.schema import NUMERIC
 from predictor.services.training import ALGORITHMS, defaults
 
@@ -105,7 +105,18 @@ class DatasetUploadForm(forms.Form):
 class TrainingForm(forms.Form):
     dataset = forms.ModelChoiceField(queryset=Dataset.objects.all(), empty_label=None)
     target = forms.ChoiceField(choices=[])
-    model = forms.CharField(label="Model name", max_length=100)
+    model = forms.CharField(
+        label="Model name", max_length=100, required=False, help_text="blank: the dataset's name"
+    )
+    features = forms.MultipleChoiceField(
+        label="Features",
+        required=False,
+        choices=[],
+        widget=forms.CheckboxSelectMultiple,
+        help_text="unticked columns are left out (identifiers and constants are, by default)",
+    )
+    # Sent with the checklist: a post without it (a script) leaves `exclude` to the default.
+    checklist = forms.BooleanField(required=False, initial=True, widget=forms.HiddenInput)
     algorithm = forms.ChoiceField(choices=[(a, a.replace("_", " ")) for a in ALGORITHMS])
     test_size = forms.FloatField(
         initial=defaults.TEST_SIZE_DEFAULT,
@@ -133,9 +144,31 @@ class TrainingForm(forms.Form):
         if dataset is not None:
             self.fields["target"].choices = [(c, c) for c in dataset.column_names]
             self.fields["target"].initial = dataset.target
+            self.fields["model"].initial = dataset.name
+            notes = {c["name"]: c["note"] for c in dataset_profile(dataset)}
+            self.fields["features"].choices = [
+                (c, f"{c} ({notes[c]})" if notes.get(c) else c)
+                for c in dataset.column_names
+                if c != dataset.target
+            ]
+            self.fields["features"].initial = [
+                c for c in dataset.column_names if c != dataset.target and not notes.get(c)
+            ]
             # A sensible first choice for the dataset's task (any algorithm may be picked).
             regression = dataset_task_guess(dataset) == Task.REGRESSION
             self.fields["algorithm"].initial = "ridge" if regression else "logistic_regression"
+
+    def exclude(self) -> list[str] | None:
+        """The unticked columns of the checklist (the chosen target aside); None without it."""
+        if not self.cleaned_data.get("checklist"):
+            return None
+        kept = set(self.cleaned_data.get("features") or [])
+        target = self.cleaned_data.get("target")
+        return [
+            name
+            for name, _ in self.fields["features"].choices
+            if name not in kept and name != target
+        ]
 
     def params(self) -> dict:
         """The non-blank hyperparameters of the chosen algorithm, read as JSON when they can be."""

@@ -18,14 +18,23 @@ def _param(text: str):
     return key.strip(), value
 
 
+def _names(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    return [n.strip() for n in text.split(",") if n.strip()]
+
+
 class Command(BaseCommand):
     """Train a new model version from a dataset and print its metrics."""
 
-    help = "train --dataset NAME --model NAME --algorithm ALGO [--param k=v ...] [--cv K]"
+    help = (
+        "train --dataset NAME [--model NAME] --algorithm ALGO [--param k=v ...] [--cv K] "
+        "[--exclude a,b]"
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--dataset", required=True, help="Dataset name or id.")
-        parser.add_argument("--model", required=True)
+        parser.add_argument("--model", default=None, help="Default: the dataset's name.")
         parser.add_argument("--algorithm", required=True, help=", ".join(ALGORITHMS))
         parser.add_argument("--param", action="append", default=[], help="NAME=VALUE (JSON)")
         parser.add_argument("--cv", type=int, default=defaults.CV_DEFAULT)
@@ -33,6 +42,12 @@ class Command(BaseCommand):
         parser.add_argument("--target", default=None)
         parser.add_argument("--task", default=None)
         parser.add_argument("--random-state", type=int, default=defaults.RANDOM_STATE_DEFAULT)
+        parser.add_argument(
+            "--exclude",
+            default=None,
+            help="Columns to leave out, comma-separated ('' keeps every column); default: "
+            "those the dataset's profile notes as identifier or constant.",
+        )
 
     def handle(self, *args, **o):
         try:
@@ -47,6 +62,7 @@ class Command(BaseCommand):
                 target=o["target"],
                 task=o["task"],
                 random_state=o["random_state"],
+                exclude=_names(o["exclude"]),
             )
         except ServiceError as exc:
             raise CommandError(exc.message) from None
@@ -54,6 +70,8 @@ class Command(BaseCommand):
             raise CommandError(f"training failed: {job.error}")
         version = job.version
         self.stdout.write(f"model {version.model.name} version {version.version} ({version.stage})")
+        if job.options.get("left_out"):
+            self.stdout.write(f"  left out: {job.options['left_out']}")
         for name, value in version.metrics.items():
             if isinstance(value, float):
                 self.stdout.write(f"  {name}: {value:.4f}")

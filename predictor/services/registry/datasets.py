@@ -23,6 +23,13 @@ if TYPE_CHECKING:
     import pandas as pd
 
 MIN_ROWS = 5
+# Below this many rows a column of distinct values says little (five colours in five rows
+# are not identifiers), so no column is noted "identifier".
+IDENTIFIER_MIN_ROWS = 20
+IDENTIFIER = "identifier"
+CONSTANT = "constant"
+# Separators people's spreadsheets save with, in the words of the error that names them.
+OTHER_SEPARATORS = ((";", "';'"), ("\t", "tabs"), ("|", "'|'"))
 
 
 def _read_upload(file) -> bytes:
@@ -49,6 +56,11 @@ def _check_header(text: str) -> list[str]:
     header = next(csv.reader([first_line]))
     names = [h.strip() for h in header]
     if len(names) < 2:
+        for separator, words in OTHER_SEPARATORS:
+            if separator in first_line:
+                raise InvalidInput(
+                    f"the file looks separated by {words}: save it as comma-separated CSV"
+                )
         raise InvalidInput(
             "the file has a single column: a dataset needs at least one feature and a target"
         )
@@ -100,6 +112,77 @@ def parse_csv(data: bytes) -> pd.DataFrame:
     return frame
 
 
+def column_note(series: pd.Series) -> str | None:
+    """Note "identifier" for a column unique per row (text, or consecutive whole numbers),
+    "constant" for one with a single value, else None."""
+    from pandas.api.types import is_integer_dtype
+
+    values = series.dropna()
+    if values.nunique() <= 1:
+        return CONSTANT
+    if len(series) < IDENTIFIER_MIN_ROWS or len(values) < len(series) or not values.is_unique:
+        return None
+    if not column_is_numeric(values):
+        return IDENTIFIER
+    if is_integer_dtype(values) and int(values.max()) - int(values.min()) == len(values) - 1:
+        return IDENTIFIER
+    return None
+
+
+def columns_profile(frame: pd.DataFrame) -> list[dict]:
+    """Each column's type and figures, with its share missing, distinct values and note."""
+    return [
+        {
+            **column_profile(frame[name]),
+            "distinct": int(frame[name].nunique(dropna=True)),
+            "note": column_note(frame[name]),
+        }
+        for name in frame.columns
+    ]
+
+
+PROFILE_KEYS = ("name", "type", "missing", "distinct", "note")
+
+
+def dataset_profile(dataset: Dataset) -> list[dict]:
+    """Per column: name, type, `missing` (share), `distinct` and `note`; from what was stored
+    at upload, or (a dataset stored before profiles) from its file."""
+    columns = dataset.columns or []
+    if not columns or not all("note" in c and "distinct" in c for c in columns):
+        columns = columns_profile(dataset_frame(dataset))
+    return [{key: c.get(key) for key in PROFILE_KEYS} for c in columns]
+
+
+def dataset_noted(dataset: Dataset) -> dict[str, str]:
+    """The columns the profile notes (identifier or constant), name → note, target aside."""
+    return {
+        c["name"]: c["note"]
+        for c in dataset_profile(dataset)
+        if c["note"] and c["name"] != dataset.target
+    }
+
+
+def dataset_look(dataset: Dataset, *, rows: int = 5) -> dict:
+    """What a person looks at before training: the profile, a few rows, and the class
+    balance of the target when it is a classification target (else None)."""
+    frame = dataset_frame(dataset)
+    target = frame[dataset.target]
+    balance = None
+    if infer_task(target) == Task.CLASSIFICATION:
+        counts = target.dropna().astype(str).value_counts()
+        total = int(counts.sum()) or 1
+        balance = [
+            {"value": str(value), "count": int(count), "share": count / total}
+            for value, count in counts.items()
+        ]
+    head = frame.head(rows)
+    return {
+        "profile": dataset_profile(dataset),
+        "preview": head.astype(object).where(head.notna(), None).to_dict(orient="records"),
+        "balance": balance,
+    }
+
+
 @dataclass
 class CheckedDataset:
     name: str
@@ -149,7 +232,7 @@ def dataset_create(
             sha256=digest,
             size_bytes=len(checked.data),
             row_count=len(checked.frame),
-            columns=[column_profile(checked.frame[c]) for c in checked.frame.columns],
+            columns=columns_profile(checked.frame),
             target=checked.target,
             created_by=access.actor(user),
         )

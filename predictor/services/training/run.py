@@ -72,10 +72,15 @@ def job_create(*, dataset: Dataset, user=None, **request) -> TrainingJob:
     (TooManyJobs when the user already has their cap of jobs)."""
     jobs.jobs_check_cap(user=user)
     req = training_request_validate(dataset=dataset, **request)
+    options = {"exclude": list(req.excluded)}
+    if req.excluded:
+        options["left_out"] = req.left_out
     job = TrainingJob.objects.create(
         kind=JobKind.TRAIN,
         dataset=dataset,
         created_by=access.actor(user),
+        options=options,
+        message=_with_left_out("queued", req),
         **{name: getattr(req, name) for name in REQUEST_FIELDS},
     )
     jobs.job_enqueue(job)
@@ -91,8 +96,21 @@ def train_job(job: TrainingJob, progress):
     req = training_request_validate(
         dataset=job.dataset,
         **{**request, "task": job.task or None, "target": job.target or None},
+        exclude=(job.options or {}).get("exclude"),
     )
-    return train_version(req, user=job.created_by, progress=progress, job_id=job.pk)
+    return train_version(
+        req,
+        user=job.created_by,
+        progress=lambda value, message: progress(value, _with_left_out(message, req)),
+        job_id=job.pk,
+    )
+
+
+def _with_left_out(message: str, req: CleanRequest) -> str:
+    """A job's step, and the columns it leaves out of the features (the field holds 200)."""
+    if not req.excluded:
+        return message
+    return f"{message} · left out: {req.left_out}"[:200]
 
 
 def train_now(*, dataset: Dataset, user=None, **request) -> TrainingJob:

@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from predictor.models import Dataset, slug_validator
+from predictor.models import Dataset, ModelVersion, Stage, slug_validator
 from predictor.services import registry
 from predictor.services.errors import InvalidInput
-from predictor.services.registry.datasets import dataset_frame, infer_task
+from predictor.services.registry.datasets import dataset_frame, dataset_profile, infer_task
 from predictor.services.registry.sensitive import sensitive_names
 from predictor.services.schema import column_is_numeric, sensitive_check
 from predictor.services.training.algorithms import (
@@ -48,12 +48,19 @@ class CleanRequest:
     # What the new version's reference statistics keep coarse: the request's sensitive
     # features and the model's own list (sealed in the log either way).
     sealed: list = field(default_factory=list)
+    # The columns left out of the features, name → why ("identifier", "constant", "asked").
+    excluded: dict = field(default_factory=dict)
+
+    @property
+    def left_out(self) -> str:
+        """The excluded columns in words: "customer_id (identifier), plan (constant)"."""
+        return ", ".join(f"{name} ({why})" for name, why in self.excluded.items())
 
 
 def training_request_validate(
     *,
     dataset: Dataset,
-    model_name: str,
+    model_name: str | None = None,
     algorithm: str,
     params: dict | None = None,
     search_space: dict | None = None,
@@ -63,8 +70,11 @@ def training_request_validate(
     task: str | None = None,
     target: str | None = None,
     sensitive: list | None = None,
+    exclude: list[str] | None = None,
 ) -> CleanRequest:
-    """Check everything about a training request that can be checked before fitting."""
+    """Check everything about a training request that can be checked before fitting (no
+    model name: the dataset's; `exclude` None: the columns its profile notes)."""
+    model_name = model_name or dataset.name
     _check_model_name(model_name)
     _check_split(test_size, cv)
     _check_random_state(random_state)
@@ -76,6 +86,8 @@ def training_request_validate(
     _check_search_space(estimator, algorithm, search_space)
     if task == C:
         _check_classes(frame[target], target, test_size, cv or (3 if search_space else 0))
+    excluded = _excluded(dataset, frame, target, exclude, model_name=model_name)
+    frame = frame.drop(columns=list(excluded))
     features = [c for c in frame.columns if c != target]
     sensitive = sensitive_check(sensitive or [], features)
     sealed = [*sensitive, *(n for n in sensitive_names(model_name, features) if n not in sensitive)]
@@ -93,7 +105,47 @@ def training_request_validate(
         random_state=random_state,
         sensitive=sensitive,
         sealed=sealed,
+        excluded=excluded,
     )
+
+
+def _excluded(
+    dataset: Dataset, frame: pd.DataFrame, target: str, exclude, *, model_name: str
+) -> dict[str, str]:
+    """The columns to leave out, name → why: the ones asked for, or (None) the ones the
+    dataset's profile notes as identifier or constant — unless that would leave no feature,
+    and but for the inputs of the model's production version (its clients send them, and a
+    retrain scores it on the new version's holdout)."""
+    features = [c for c in frame.columns if c != target]
+    notes = {c["name"]: c["note"] for c in dataset_profile(dataset) if c["note"]}
+    if exclude is None:
+        kept = _production_inputs(model_name)
+        noted = {name: notes[name] for name in features if name in notes and name not in kept}
+        return noted if len(noted) < len(features) else {}
+    if not isinstance(exclude, list) or not all(isinstance(n, str) for n in exclude):
+        raise InvalidInput("'exclude' must be a list of column names", field="exclude")
+    unknown = [n for n in exclude if n not in frame.columns]
+    if unknown:
+        raise InvalidInput(
+            f"'exclude' names {', '.join(map(repr, unknown))}, not a column of dataset "
+            f"{dataset.name!r}; its columns are: {', '.join(frame.columns)}",
+            field="exclude",
+        )
+    if target in exclude:
+        raise InvalidInput(
+            f"'exclude' names the target {target!r}: the target cannot be left out",
+            field="exclude",
+        )
+    if set(features) <= set(exclude):
+        raise InvalidInput(
+            "'exclude' leaves out every feature: at least one column must stay", field="exclude"
+        )
+    return {name: notes.get(name, "asked") for name in dict.fromkeys(exclude)}
+
+
+def _production_inputs(model_name: str) -> set[str]:
+    production = ModelVersion.objects.filter(model__name=model_name, stage=Stage.PRODUCTION).first()
+    return {f["name"] for f in production.schema} if production else set()
 
 
 def _check_model_name(model_name) -> None:

@@ -120,8 +120,8 @@ def test_train_and_watch_the_job_finish(page, live_server, staff, settings):
     staff.save()
     login(page, live_server, "staff", "pw-staff-123")
     # Tall enough for the whole form: clicks below the fold of a scrolled page missed their
-    # target with this Chromium and Playwright pair.
-    page.set_viewport_size({"width": 1200, "height": 1400})
+    # target with this Chromium and Playwright pair. (The dataset's profile sits above it.)
+    page.set_viewport_size({"width": 1200, "height": 2400})
     page.goto(f"{live_server.url}/train/")
     path = SHOTS.parent / "iris-upload.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -164,9 +164,9 @@ def test_batch_scoring_upload_and_download(page, live_server, iris_version, alic
         page.click("#download")
     lines = Path(info.value.path()).read_text().splitlines()
     assert lines[0].endswith(
-        "prediction,probability_setosa,probability_versicolor,probability_virginica"
+        "prediction_id,prediction,probability_setosa,probability_versicolor,probability_virginica"
     )
-    assert [line.split(",")[4] for line in lines[1:]] == ["setosa", "versicolor"]
+    assert [line.split(",")[5] for line in lines[1:]] == ["setosa", "versicolor"]
 
 
 def test_pages_fit_a_phone(browser, live_server, iris_version, staff):
