@@ -8,8 +8,8 @@ from django.utils import timezone
 
 from predictor.models import (
     Dataset,
+    JobKind,
     ModelVersion,
-    MonitorState,
     Prediction,
     RegisteredModel,
     Stage,
@@ -70,14 +70,18 @@ def training_jobs():
     return TrainingJob.objects.select_related("version", "version__model", "dataset")
 
 
+def jobs_seen(*, user):
+    """The jobs a person may see (access.job_check_see): every job for staff, else their own
+    batch-scoring jobs; newest first."""
+    qs = training_jobs().select_related("created_by")
+    if access.is_staff(user):
+        return qs
+    return qs.filter(kind=JobKind.SCORING, created_by_id=user.pk)
+
+
 def traffic_changes(model):
     """A model's traffic policy changes, newest first."""
     return TrafficChange.objects.filter(model=model).select_related("created_by")
-
-
-def monitor_states(versions) -> dict:
-    """version id → its MonitorState (the last `manage.py monitor`), for these versions."""
-    return {s.version_id: s for s in MonitorState.objects.filter(version__in=list(versions))}
 
 
 def versions_for_check(*, include_archived: bool = False) -> list[ModelVersion]:

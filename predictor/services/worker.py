@@ -6,6 +6,11 @@ failed and its process stopped; a job cancelled through the API or the admin has
 process stopped. The child process writes progress and the end to the job's row itself.
 Start as many workers as there are cores to spare; on PostgreSQL they never claim the same
 job (SKIP LOCKED).
+
+Between jobs it also runs the monitor pass (`monitoring.alerts.monitor_all`: every production
+version's status, and the alerts a change raises) every `MONITOR_INTERVAL_SECONDS` (0: never),
+first when it starts, so the statuses are current without a cron job; a pass waits while a
+job runs. A pass that fails is logged and tried again an interval later.
 """
 
 import logging
@@ -83,14 +88,34 @@ def run_one(job_id: int, *, max_seconds: float, poll: float = 0.2) -> str:
     return TrainingJob.objects.filter(pk=job_id).values_list("status", flat=True).first()
 
 
-def work(*, once: bool = False, poll: float = 0.5, stop=lambda: False) -> int:
-    """Claim and run jobs until stopped (or, with `once`, until the queue is empty).
-    How many jobs ran."""
+def monitor_tick(last: float | None, now: float) -> float | None:
+    """Run the monitor pass when it never ran (`last` None) or `MONITOR_INTERVAL_SECONDS`
+    have passed since `last` (clock seconds); when it last ran."""
+    from predictor.services.monitoring import alerts  # scikit-learn, scipy: when first used
+
+    interval = settings.MONITOR_INTERVAL_SECONDS
+    if interval <= 0 or (last is not None and now - last < interval):
+        return last
+    try:
+        checked = alerts.monitor_all()
+    except Exception:  # a long-running worker outlives a failed pass; the next one retries
+        log.exception("the monitor pass failed")
+    else:
+        fired = sum(1 for c in checked if c.alert)
+        log.info("monitor pass: %d versions checked, %d alerts", len(checked), fired)
+    return now
+
+
+def work(*, once: bool = False, poll: float = 0.5, stop=lambda: False, clock=time.monotonic) -> int:
+    """Claim and run jobs until stopped (or, with `once`, until the queue is empty), with
+    the monitor pass between them. How many jobs ran."""
     runner_id = f"{socket.gethostname()}:{os.getpid()}"
     jobs.jobs_fail_orphaned()
     jobs.jobs_reap_stale()
     ran = 0
+    monitored = None
     while not stop():
+        monitored = monitor_tick(monitored, clock())
         job_id = jobs.job_claim(runner_id)
         if job_id is None:
             if once:

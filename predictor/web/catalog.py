@@ -10,6 +10,7 @@ from predictor import selectors
 from predictor.models import Source, Task
 from predictor.services import access, schema
 from predictor.services.errors import ServiceError, VersionUnavailable
+from predictor.services.monitoring import alerts
 from predictor.services.serving import explain, inference, routing, traffic
 from predictor.services.training import policies
 from predictor.web.common import page_version, service_error_to_form, usable_model
@@ -22,8 +23,9 @@ def home(request):
         last_trained=Max("versions__created_at")
     )
     versions = selectors.production_versions(models)
-    # Monitoring status (as of the last `manage.py monitor`) is for staff only.
-    states = selectors.monitor_states(versions.values()) if access.is_staff(request.user) else {}
+    # Monitoring status is for staff only: the worker's last pass, or computed now for a
+    # version with traffic whose status is missing or stale.
+    states = alerts.states_current(versions.values()) if access.is_staff(request.user) else {}
     rows = [
         {
             "model": m,

@@ -41,5 +41,39 @@ def drift_rows(report: dict, version) -> list[dict]:
         peak = max((max(b["reference"], b["window"]) for b in bins), default=0) or 1
         for b in bins:  # the largest share fills the track
             b["reference"], b["window"] = 100 * b["reference"] / peak, 100 * b["window"] / peak
-        rows.append({**f, "bins": bins})
+        rows.append({**f, "bins": bins, "missing_shown": _missing_shown(f.get("missing"))})
     return rows
+
+
+def _missing_shown(missing: dict | None) -> dict | None:
+    """A feature's share of missing values in training and in the window, in percent
+    (`window` None: not known or not shown)."""
+    if not missing:
+        return None
+    window = missing.get("window")
+    return {
+        "reference": 100 * missing["reference"],
+        "window": None if window is None else 100 * window,
+    }
+
+
+def live_verdict(report: dict) -> dict | None:
+    """What judges the version's live figures: staff's labels, and whether there are enough
+    of them (`short`: how many there are of how many needed)."""
+    staff = report["live_by_source"]["staff"]
+    if not staff:
+        return None
+    short = staff["status"] == "insufficient_data"
+    return {**staff, "short": short}
+
+
+def status_text(report: dict) -> str:
+    """The report's status in words: insufficient data says of what, when it is the
+    staff's labels that are too few."""
+    status = report["status"]
+    if status != "insufficient_data":
+        return status
+    staff = report["live_by_source"]["staff"]
+    if staff and staff["status"] == "insufficient_data":
+        return f"insufficient data ({staff['labelled']} of {staff['min_labels']} labels)"
+    return "insufficient data"

@@ -56,5 +56,7 @@ def monitoring_page(request, name):
         .get("holdout", {})
         .get(live_key, version.metrics.get(live_key)),
         features=charts.drift_rows(report, version),
+        verdict=charts.live_verdict(report),
+        status_text=charts.status_text(report),
     )
     return render(request, "predictor/monitoring.html", context)

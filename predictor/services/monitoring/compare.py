@@ -9,6 +9,11 @@ McNemar (exact binomial on the discordant pairs) on paired rows, else a two-prop
 (chi-squared on the 2×2 table); regression: Wilcoxon on paired absolute errors, else
 Welch's t-test. `p_value` is null while either side has fewer than `MIN_LABELLED` labels.
 The report covers rows that still exist.
+
+Before any traffic, it still says what is known: per version its `holdout` (the metrics,
+CV, params, algorithm and dataset recorded at training), how its inputs differ from the
+first version listed (`features_added`, `features_removed`; a feature whose type changed is
+in both, and in `features_retyped`), and its `shadow_failures` (count, last error, when).
 """
 
 import math
@@ -21,9 +26,12 @@ from django.db.models import Q
 from django.utils import timezone
 
 from predictor.models import ModelVersion, Prediction, Task
+from predictor.models.operations import ShadowFailure
 from predictor.services import monitoring
 from predictor.services.errors import InvalidInput, NotFound
 from predictor.services.log import aggregates, windows
+from predictor.services.monitoring.live import wilson_interval
+from predictor.services.schema.changes import schema_change
 
 MIN_LABELLED = 10
 DEFAULT_DAYS = 7
@@ -41,20 +49,16 @@ def versions_parse(model, text) -> list[ModelVersion]:
         ) from None
     if len(set(numbers)) < 2 or len(numbers) != len(set(numbers)):
         raise InvalidInput("name two or more different versions: ?versions=2,3", field="versions")
-    found = {v.version: v for v in ModelVersion.objects.filter(model=model, version__in=numbers)}
+    found = {
+        v.version: v
+        for v in ModelVersion.objects.filter(model=model, version__in=numbers).select_related(
+            "dataset"
+        )
+    }
     missing = [n for n in numbers if n not in found]
     if missing:
         raise NotFound(f"model {model.name!r} has no version {missing[0]}")
     return [found[n] for n in numbers]
-
-
-def _wilson(k: int, n: int) -> list[float] | None:
-    from scipy import stats  # imported when a comparison is made
-
-    if not n:
-        return None
-    ci = stats.binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
-    return [float(ci.low), float(ci.high)]
 
 
 def _t_interval(values: np.ndarray) -> list[float] | None:
@@ -125,6 +129,7 @@ def report(model, versions: list[ModelVersion], *, since=None, until=None) -> di
 
     per_version = []
     errors = {}
+    failures = {f.version_id: f for f in ShadowFailure.objects.filter(version_id__in=ids)}
     for v in versions:
         fig = figures[v.pk]
         histogram = fig.latency + extra_latency[v.pk]
@@ -139,12 +144,13 @@ def report(model, versions: list[ModelVersion], *, since=None, until=None) -> di
         if task == Task.CLASSIFICATION:
             right = sum(1 for o, a in pairs if o == a)
             entry["accuracy"] = right / len(pairs) if pairs else None
-            entry["interval"] = _wilson(right, len(pairs))
+            entry["interval"] = wilson_interval(right, len(pairs))
         else:
             err = np.array([abs(float(a) - float(o)) for o, a in pairs], dtype=float)
             errors[v.pk] = err
             entry["mae"] = float(err.mean()) if err.size else None
             entry["interval"] = _t_interval(err)
+        entry.update(_recorded(v, first=versions[0], failures=failures.get(v.pk)))
         per_version.append(entry)
 
     # Pairs of versions that predicted the same rows: a shadow and the row it shadowed.
@@ -173,6 +179,40 @@ def report(model, versions: list[ModelVersion], *, since=None, until=None) -> di
         "until": until.isoformat(),
         "versions": per_version,
         "pairs": pairs_out,
+    }
+
+
+def _recorded(version: ModelVersion, *, first: ModelVersion, failures) -> dict:
+    """What is known of a version without traffic: its training record, its inputs against
+    the first version's, and its failures as a shadow."""
+    metrics = version.metrics or {}
+    change = schema_change(first.schema, version.schema)
+    dataset = version.dataset
+    return {
+        "holdout": {
+            "metrics": {
+                k: v
+                for k, v in metrics.items()
+                if isinstance(v, (int, float))
+                and not isinstance(v, bool)
+                and k not in ("n_train", "n_test")
+            },
+            "main": metrics.get("main"),
+            "cv": metrics.get("cv"),
+            "n_train": metrics.get("n_train"),
+            "n_test": metrics.get("n_test"),
+            "algorithm": version.algorithm,
+            "params": version.params or {},
+            "dataset": {"id": dataset.pk, "name": dataset.name} if dataset else None,
+        },
+        "features_added": list(change.added),
+        "features_removed": list(change.removed),
+        "features_retyped": [n for n, _, _ in change.retyped],
+        "shadow_failures": {
+            "count": failures.count if failures else 0,
+            "last_error": failures.last_error if failures else "",
+            "last_at": failures.last_at.isoformat() if failures and failures.last_at else None,
+        },
     }
 
 
@@ -224,7 +264,7 @@ def sentence(result: dict, task: str) -> str:
     if a[key] is None or b[key] is None:
         return (
             f"Not enough feedback yet: v{a['version']} has {a['labelled']} labelled rows, "
-            f"v{b['version']} {b['labelled']}."
+            f"v{b['version']} {b['labelled']}." + _holdout_words(a, b)
         )
     if key == "accuracy":
         text = (
@@ -246,6 +286,21 @@ def sentence(result: dict, task: str) -> str:
             + f": v{better['version']} is better, and the difference is significant (p = {p:.2g})."
         )
     return text + f": the difference is not yet significant (p = {p:.2g})."
+
+
+def _holdout_words(a: dict, b: dict) -> str:
+    """The training record's figures, while live ones are missing."""
+    main = a["holdout"]["main"] or b["holdout"]["main"]
+    first, second = a["holdout"]["metrics"].get(main), b["holdout"]["metrics"].get(main)
+    if main is None or first is None or second is None:
+        return ""
+    same = a["holdout"]["dataset"] == b["holdout"]["dataset"] and a["holdout"]["dataset"]
+    return (
+        f" On their holdouts at training: {main} {first:.3f} for v{a['version']}, "
+        f"{second:.3f} for v{b['version']}"
+        + ("" if same else " (different datasets: not the same rows)")
+        + "."
+    )
 
 
 def model_report(*, model_name: str, user, versions=None, since=None, until=None) -> dict:

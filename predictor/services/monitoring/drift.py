@@ -1,6 +1,9 @@
 """Drift: each input's (and the output's) live distribution against its training
 reference: PSI on the reference bins, with the KS test on a sample of the window's rows
-(chi-squared on the bins when the rows were pruned)."""
+(chi-squared on the bins when the rows were pruned). PSI and the tests read the values
+present only; the share of missing values is compared on its own, and a change of more
+than `DRIFT_MISSING_POINTS` makes a feature warn, never drift by itself (training data with
+5% gaps and traffic with none is no change in the values)."""
 
 import math
 from collections import Counter
@@ -25,21 +28,33 @@ KS_SAMPLE = 5000  # rows of the window read for the KS test
 EPSILON = 1e-4  # a bin with no share counts as this much in PSI (else log(0))
 
 
+def _reference_missing(stat: dict) -> float:
+    """The training share of missing values: recorded apart, else (older references) the
+    share of a missing bin among the categories, else none."""
+    if "missing" in stat:
+        return float(stat["missing"])
+    return float(stat.get("frequencies", {}).get(MISSING, 0.0))
+
+
 def _expected(stat: dict) -> dict[str, float]:
-    """The training distribution on the keys the log counts with."""
-    missing = float(stat.get("missing", 0.0))
+    """The training distribution of the values present, on the keys the log counts with."""
     if stat.get("type") == CATEGORICAL:
-        shares = {k: float(v) * (1 - missing) for k, v in stat.get("frequencies", {}).items()}
-        rest = max(0.0, 1 - missing - sum(shares.values()))
+        frequencies = {k: float(v) for k, v in stat.get("frequencies", {}).items()}
+        old_missing = frequencies.pop(MISSING, 0.0)  # an older reference's bin of gaps
+        if old_missing:
+            frequencies = {k: v / (1 - old_missing) for k, v in frequencies.items()}
+        shares = dict(frequencies)
+        rest = max(0.0, 1 - sum(shares.values()))
         if rest > 1e-9:
             shares[OTHER] = rest
-    else:
-        counts = stat.get("counts", [])
-        total = sum(counts) or 1
-        shares = {str(i): (1 - missing) * c / total for i, c in enumerate(counts)}
-    if missing > 0:
-        shares[MISSING] = missing
-    return shares
+        return shares
+    counts = stat.get("counts", [])
+    total = sum(counts) or 1
+    return {str(i): c / total for i, c in enumerate(counts)}
+
+
+def _present(observed: Counter) -> Counter:
+    return Counter({k: n for k, n in observed.items() if k != MISSING})
 
 
 def psi(expected: dict[str, float], observed: Counter) -> float:
@@ -86,9 +101,63 @@ def _sample(version, span) -> list[dict]:
     ]
 
 
-def drift(version, figures: aggregates.Figures, span) -> dict:
+def _missing(stat: dict, observed: Counter, *, hidden: bool) -> dict:
+    """The share of missing values in training and in the window. A numeric reference
+    without bins counts every live value as missing, so its window share is unknown (None);
+    so is a sensitive feature's when fewer than PRIVACY_MIN_COUNT rows miss it (it would
+    point at a person)."""
+    total = sum(observed.values())
+    gaps = observed.get(MISSING, 0)
+    known = total and (stat.get("type") == CATEGORICAL or stat.get("edges"))
+    share = round(gaps / total, 6) if known else None
+    shown = share
+    if hidden and 0 < gaps < settings.PRIVACY_MIN_COUNT:
+        shown = None
+    return {"reference": round(_reference_missing(stat), 6), "window": shown, "_share": share}
+
+
+def _feature(name: str, stat: dict, observed: Counter, sample: list, n: int, hidden: bool):
     from scipy import stats as scipy_stats
 
+    expected, present = _expected(stat), _present(observed)
+    value = psi(expected, present)
+    entry = {"name": name, "kind": "categorical" if stat["type"] == CATEGORICAL else "numeric"}
+    entry["psi"] = round(value, 6)
+    counted = sum(present.values())
+    if entry["kind"] == "numeric":
+        live = [r.get(name) for r in sample]
+        live = [float(v) for v in live if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        if live and stat.get("sample"):
+            result = scipy_stats.ks_2samp(np.asarray(stat["sample"]), np.asarray(live))
+            entry.update(test="ks", statistic=float(result.statistic), p_value=float(result.pvalue))
+        else:
+            statistic, p_value = _chi2(expected, present) if counted else (None, None)
+            entry.update(test="chi2_binned", statistic=statistic, p_value=p_value)
+    else:
+        statistic, p_value = _chi2(expected, present) if counted else (None, None)
+        entry.update(test="chi2", statistic=statistic, p_value=p_value)
+    missing = _missing(stat, observed, hidden=hidden)
+    share = missing.pop("_share")
+    if n < settings.DRIFT_MIN_ROWS:
+        entry["status"] = INSUFFICIENT
+    else:
+        entry["status"] = _status(value, entry["p_value"])
+        moved = share is not None and abs(share - missing["reference"]) > (
+            settings.DRIFT_MISSING_POINTS
+        )
+        if moved:  # more (or fewer) gaps: worth a look, not a drift in the values
+            entry["status"] = worst(entry["status"], WARN)
+    entry["missing"] = missing
+    entry["reference"] = expected
+    entry["window"] = (
+        aggregates.small_counts_merged(present, minimum=settings.PRIVACY_MIN_COUNT)
+        if hidden  # a sensitive feature's rare bins would point at a person
+        else dict(present)
+    )
+    return entry
+
+
+def drift(version, figures: aggregates.Figures, span) -> dict:
     reference = version.reference_stats or {}
     n = figures.predictions
     if not reference or not any(f["name"] in reference for f in version.schema):
@@ -98,43 +167,13 @@ def drift(version, figures: aggregates.Figures, span) -> dict:
     features = []
     for feature in version.schema:
         name, stat = feature["name"], reference.get(feature["name"])
-        if not stat:
-            continue
-        observed = figures.features.get(name, Counter())
-        expected = _expected(stat)
-        value = psi(expected, observed)
-        entry = {"name": name, "kind": "categorical" if stat["type"] == CATEGORICAL else "numeric"}
-        entry["psi"] = round(value, 6)
-        if entry["kind"] == "numeric":
-            live = [r.get(name) for r in sample]
-            live = [
-                float(v) for v in live if isinstance(v, (int, float)) and not isinstance(v, bool)
-            ]
-            if live and stat.get("sample"):
-                result = scipy_stats.ks_2samp(np.asarray(stat["sample"]), np.asarray(live))
-                entry.update(
-                    test="ks", statistic=float(result.statistic), p_value=float(result.pvalue)
-                )
-            else:
-                statistic, p_value = _chi2(expected, observed) if n else (None, None)
-                entry.update(test="chi2_binned", statistic=statistic, p_value=p_value)
-        else:
-            statistic, p_value = _chi2(expected, observed) if n else (None, None)
-            entry.update(test="chi2", statistic=statistic, p_value=p_value)
-        entry["status"] = (
-            _status(value, entry["p_value"]) if n >= settings.DRIFT_MIN_ROWS else INSUFFICIENT
-        )
-        entry["reference"] = expected
-        entry["window"] = (
-            aggregates.small_counts_merged(observed, minimum=settings.PRIVACY_MIN_COUNT)
-            if name in hidden  # a sensitive feature's rare bins would point at a person
-            else dict(observed)
-        )
-        features.append(entry)
+        if stat:
+            observed = figures.features.get(name, Counter())
+            features.append(_feature(name, stat, observed, sample, n, name in hidden))
     features.sort(key=lambda f: (ORDER.index(f["status"]), f["psi"]), reverse=True)
     outputs = None
     if OUTPUT in reference and n:
-        out_psi = psi(_expected(reference[OUTPUT]), figures.outputs)
+        out_psi = psi(_expected(reference[OUTPUT]), _present(figures.outputs))
         outputs = {
             "psi": round(out_psi, 6),
             "status": _status(out_psi, None) if n >= settings.DRIFT_MIN_ROWS else INSUFFICIENT,

@@ -1,7 +1,8 @@
 """Watching a version in production: traffic, outputs, live accuracy and drift over a window.
 
 Live figures come from feedback rows, over all feedback (`live`) and per source
-(`live_by_source`: staff, users); only staff's figures can make a version `degraded`.
+(`live_by_source`: staff, users); only staff's figures can make a version `degraded`, and
+only from `LIVE_MIN_LABELS` labels on (fewer: insufficient_data).
 Everything stands on the prediction log's hourly aggregates (whole hours) and the rows of
 the window's partial hours (`log.windows`), so a report costs the same whatever the log's
 size; the KS test reads a sample of the window's rows (chi-squared on the reference bins

@@ -103,12 +103,25 @@ def _rows_figures(version, rows, *, bucket: str | None = None) -> dict:
             version, group["outputs"]
         )
         figures.outputs.update(counts)
-        for name, counted in aggregates.feature_counts(version, group["records"]).items():
+        for name, counted in _feature_counts(version, group["records"]).items():
             figures.features[name].update(counted)
         for output, actual in group["fb"]:
             figures.add_feedback(aggregates.feedback_figures(version, output, actual))
         merged[key] = figures
     return merged
+
+
+def _feature_counts(version, records: list[dict]) -> dict[str, Counter]:
+    """Counts of each feature on its reference, leaving out the values of sensitive
+    features that no key can open (stored redacted): unknown, not missing."""
+    reference = version.reference_stats or {}
+    counts = {}
+    for feature in version.schema:
+        name = feature["name"]
+        if reference.get(name):
+            values = [r.get(name) for r in records if r.get(name) != sealing.REDACTED]
+            counts[name] = aggregates.value_counts(values, reference[name])
+    return counts
 
 
 def figures_by_bucket(version, span: windows.Window, bucket: str) -> dict:

@@ -12,6 +12,7 @@ from django.utils import timezone
 from predictor.models import JobStatus, RegisteredModel, RetrainPolicy, Stage, Task, TrainingJob
 from predictor.services import access, monitoring
 from predictor.services.errors import InvalidInput
+from predictor.services.monitoring import live as live_figures
 
 FIELDS = (
     "every_hours",
@@ -90,7 +91,8 @@ def due_reason(policy: RetrainPolicy, now) -> str | None:
         return f"monitoring status {report['status']}"
     # Staff's feedback only: a user's false labels must not start a retrain.
     live = report["live_by_source"]["staff"]
-    if policy.on_live_below is not None and live:
+    # Nor may a handful of labels: below LIVE_MIN_LABELS live figures judge nothing.
+    if policy.on_live_below is not None and live_figures.enough_labels(live):
         if policy.model.task == Task.CLASSIFICATION and live["accuracy"] < policy.on_live_below:
             return f"live accuracy {live['accuracy']:.3f} below {policy.on_live_below:g}"
         if policy.model.task == Task.REGRESSION and live["rmse"] > policy.on_live_below:

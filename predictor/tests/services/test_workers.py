@@ -236,7 +236,7 @@ def test_live_accuracy_below_the_bound_triggers(tree, staff_client, staff):
     put_policy(staff_client, on_live_below=0.9)
     call_command("retrain_due", stdout=io.StringIO())
     assert not TrainingJob.objects.filter(kind="retrain").exists()  # no feedback: no live figure
-    feedback(tree, 20, "virginica", by=staff)  # all wrong: live accuracy 0
+    feedback(tree, 30, "virginica", by=staff)  # all wrong, LIVE_MIN_LABELS of them: accuracy 0
     call_command("retrain_due", stdout=io.StringIO())
     job = TrainingJob.objects.get(kind="retrain")
     assert "live accuracy 0.000 below 0.9" in job.options["trigger"]
