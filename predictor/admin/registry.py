@@ -15,7 +15,7 @@ from predictor.admin.common import ask_reason, html_table
 from predictor.models import Dataset, ModelVersion, RegisteredModel, Stage, StageTransition, Task
 from predictor.services import registry
 from predictor.services.errors import ServiceError
-from predictor.services.registry import importing, sensitive
+from predictor.services.registry import importing, sensitive, versions
 from predictor.services.serving import traffic
 
 
@@ -31,15 +31,26 @@ def _stage_action(stage: str, title: str):
                 messages.ERROR,
             )
             return None
-        return ask_reason(
+        confirmed = request.POST.get("confirm_schema_change") == "on"
+        response = ask_reason(
             modeladmin,
             request,
             queryset.select_related("model"),
             title=title,
             apply=lambda v, reason: registry.version_promote(
-                version=v, stage=stage, user=request.user, reason=reason
+                version=v,
+                stage=stage,
+                user=request.user,
+                reason=reason,
+                confirm_schema_change=confirmed,
             ),
         )
+        if response is not None and stage == Stage.PRODUCTION:
+            # The same "why?" page, which also asks to confirm inputs that change.
+            changes = [(v, versions.production_schema_change(v)) for v in queryset]
+            response.template_name = "admin/predictor/promote.html"
+            response.context_data["changes"] = [(v, c) for v, c in changes if c]
+        return response
 
     action.__name__ = f"make_{stage}"
     action.short_description = title

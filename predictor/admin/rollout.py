@@ -4,7 +4,9 @@ who, when, why, before and after); the changes themselves are read-only (admin/l
 from django import forms
 from django.contrib import admin
 
+from predictor.admin.common import ReadOnlyAdmin
 from predictor.models import TrafficPolicy
+from predictor.models.operations import ShadowFailure
 from predictor.services.errors import ServiceError
 from predictor.services.serving import traffic
 
@@ -63,3 +65,12 @@ class TrafficPolicyAdmin(admin.ModelAdmin):
             user=request.user,
         )
         obj.pk = saved.pk
+
+
+@admin.register(ShadowFailure)
+class ShadowFailureAdmin(ReadOnlyAdmin):
+    """Shadow versions that failed: how often, the last error (kept by the shadow service)."""
+
+    list_display = ["version", "count", "last_error", "last_at"]
+    list_select_related = ["version__model"]
+    ordering = ["-last_at"]

@@ -272,7 +272,8 @@ class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):
     )
     @action(detail=True, methods=["post"], permission_classes=[StaffReadsManagersWrite])
     def promote(self, request, model_name=None, version=None):
-        """Move the version to a stage; to production archives the previous one (staff)."""
+        """Move the version to a stage; to production archives the previous one, and needs
+        `confirm_schema_change` when its input features differ from production's (staff)."""
         body = s.PromoteSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         target = self.get_object()

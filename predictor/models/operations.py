@@ -157,3 +157,19 @@ class SecurityEvent(models.Model):
 
     def __str__(self):
         return f"{self.kind} {self.username or self.client} {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class ShadowFailure(models.Model):
+    """How often a shadow version failed to predict the rows it was sent, and the last
+    error: kept in the database so that every process's pages show it (the count in
+    Prometheus is per process until scraped). Updated by the shadow service only."""
+
+    version = models.OneToOneField(
+        ModelVersion, on_delete=models.CASCADE, related_name="shadow_failure"
+    )
+    count = models.PositiveBigIntegerField(default=0, help_text="Failed shadow calls.")
+    last_error = models.CharField(max_length=1000, blank=True)
+    last_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"shadow failures of {self.version_id}: {self.count}"

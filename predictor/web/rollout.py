@@ -11,7 +11,8 @@ from predictor.models import Stage
 from predictor.services import registry
 from predictor.services.errors import InvalidInput, ServiceError
 from predictor.services.monitoring import compare
-from predictor.services.serving import traffic
+from predictor.services.registry.versions import production_schema_change
+from predictor.services.serving import shadow, traffic
 from predictor.web.common import staff_reads_managers_write
 
 
@@ -48,6 +49,7 @@ def traffic_page(request, name):
         "form": form,
         "error": error,
         "changes": selectors.traffic_changes(model)[:20],
+        "shadow_failures": shadow.failures_of(model=model),
         "versions": list(selectors.model_versions(model)),
     }
     return render(request, "predictor/traffic.html", context, status=400 if error else 200)
@@ -72,7 +74,11 @@ def compare_page(request, name):
         else:
             try:
                 registry.version_promote(
-                    version=target, stage=Stage.PRODUCTION, user=request.user, reason=reason
+                    version=target,
+                    stage=Stage.PRODUCTION,
+                    user=request.user,
+                    reason=reason,
+                    confirm_schema_change=_confirmed(request),
                 )
             except ServiceError as exc:
                 context["error"] = exc.message
@@ -90,10 +96,56 @@ def compare_page(request, name):
     except ServiceError as exc:
         context["error"] = context["error"] or exc.message
         return render(request, "predictor/compare.html", context, status=exc.status_code)
-    context.update(result=result, sentence=compare.sentence(result, model.task))
+    by_number = {v.version: v for v in versions}
+    for entry in result["versions"]:
+        # What promoting it would change for production's clients (the form asks then).
+        entry["inputs_change"] = production_schema_change(by_number[entry["version"]])
+    context.update(
+        result=result,
+        sentence=compare.sentence(result, model.task),
+        holdout_rows=_holdout_rows(result["versions"]),
+    )
     return render(
         request, "predictor/compare.html", context, status=400 if context["error"] else 200
     )
+
+
+def _confirmed(request) -> bool:
+    return request.POST.get("confirm_schema_change") in ("on", "true", "1")
+
+
+def _holdout_rows(entries: list[dict]) -> list[tuple[str, list]]:
+    """The training record side by side: one row per figure, one column per version."""
+    metrics = []
+    for entry in entries:
+        metrics += [k for k in entry["holdout"]["metrics"] if k not in metrics]
+
+    def dataset(h):
+        return f"{h['dataset']['name']} (#{h['dataset']['id']})" if h["dataset"] else "—"
+
+    def cv(h):
+        cv = h["cv"]
+        return f"{cv['mean']:.3f} ± {cv['std']:.3f}" if cv and "mean" in cv else "—"
+
+    def params(h):
+        return ", ".join(f"{k}={v}" for k, v in sorted(h["params"].items())) or "—"
+
+    def feats(names):
+        return ", ".join(names) or "—"
+
+    holdouts = [e["holdout"] for e in entries]
+    rows = [("Algorithm", [h["algorithm"] for h in holdouts])]
+    rows.append(("Dataset", [dataset(h) for h in holdouts]))
+    rows.append(("Rows (train / holdout)", [f"{h['n_train']} / {h['n_test']}" for h in holdouts]))
+    for name in metrics:
+        values = [h["metrics"].get(name) for h in holdouts]
+        rows.append((name, ["—" if v is None else f"{v:.3f}" for v in values]))
+    rows.append(("CV (mean ± std)", [cv(h) for h in holdouts]))
+    rows.append(("Params", [params(h) for h in holdouts]))
+    first = f"v{entries[0]['version']}" if entries else ""
+    rows.append((f"Features added vs {first}", [feats(e["features_added"]) for e in entries]))
+    rows.append((f"Features removed vs {first}", [feats(e["features_removed"]) for e in entries]))
+    return rows
 
 
 @require_http_methods(["POST"])
@@ -127,9 +179,17 @@ def promote_page(request, name):
                 stage=request.POST.get("stage", ""),
                 user=request.user,
                 reason=reason,
+                confirm_schema_change=_confirmed(request),
             )
             messages.success(
-                request, f"Version {version.version} is now {request.POST.get('stage')}."
+                request,
+                f"Version {version.version} is now in {request.POST.get('stage')}"
+                + (  # `model` was read before the promotion: its production version then
+                    f"; version {model.production_version} moved to archived."
+                    if request.POST.get("stage") == "production"
+                    and model.production_version not in (None, version.version)
+                    else "."
+                ),
             )
     except ServiceError as exc:
         messages.error(request, exc.message)

@@ -47,6 +47,7 @@ class _Families:
     batch_rows: Histogram
     jobs: Counter
     shadows: Counter
+    shadow_failures: Counter
     security: Counter
     cpu: Gauge
     rss: Gauge
@@ -112,6 +113,12 @@ def _make() -> _Families:
             "mlsite_shadow_rows",
             "Rows sent to shadow versions, by outcome (logged, failed, dropped).",
             ["model", "outcome"],
+            registry=registry,
+        ),
+        shadow_failures=Counter(
+            "mlsite_shadow_failures",
+            "Shadow calls that failed (the shadow raised), per shadow version.",
+            ["model", "version"],
             registry=registry,
         ),
         security=Counter(

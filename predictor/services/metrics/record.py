@@ -37,6 +37,12 @@ def shadow_rows(*, model_name: str, outcome: str, rows: int) -> None:
         families().shadows.labels(model_name, outcome).inc(rows)
 
 
+def shadow_failure(*, model_name: str, version_number: int) -> None:
+    """A shadow version raised on the rows it was sent (one failed call)."""
+    with never_raises("shadow failures"):
+        families().shadow_failures.labels(model_name, str(version_number)).inc()
+
+
 def security_event(*, kind: str) -> None:
     with never_raises("security events"):
         families().security.labels(kind).inc()

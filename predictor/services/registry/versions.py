@@ -10,6 +10,7 @@ from predictor.services import access
 from predictor.services.errors import Conflict, InvalidInput
 from predictor.services.registry.artifacts import StoredArtifact
 from predictor.services.registry.sensitive import model_sensitive_join, model_sensitive_set
+from predictor.services.schema.changes import schema_change
 from predictor.services.serving import registrycache, traffic
 
 
@@ -102,9 +103,16 @@ def version_create(
 
 
 def version_promote(
-    *, version: ModelVersion, stage: str, user=None, reason: str = ""
+    *,
+    version: ModelVersion,
+    stage: str,
+    user=None,
+    reason: str = "",
+    confirm_schema_change: bool = False,
 ) -> ModelVersion:
-    """Move a version to a stage; promoting to production archives the previous one."""
+    """Move a version to a stage; promoting to production archives the previous one. A
+    version whose input features differ from production's needs `confirm_schema_change`
+    (its clients' rows would be refused otherwise, unannounced)."""
     if stage not in Stage.values:
         raise InvalidInput(
             f"unknown stage {stage!r}; use one of: {', '.join(Stage.values)}", field="stage"
@@ -120,6 +128,8 @@ def version_promote(
             previous = ModelVersion.objects.filter(
                 model_id=current.model_id, stage=Stage.PRODUCTION
             ).first()
+            if previous is not None and not confirm_schema_change:
+                schema_change_check(version=current, production=previous)
             if previous is not None:
                 previous.stage = Stage.ARCHIVED
                 previous.save(update_fields=["stage"])
@@ -143,6 +153,36 @@ def version_promote(
         registrycache.changed()
     version.stage = stage
     return current
+
+
+def schema_change_check(*, version: ModelVersion, production: ModelVersion) -> None:
+    """InvalidInput naming the differences when `version` takes other inputs than
+    `production` (the confirmation a promotion then needs)."""
+    change = schema_change(production.schema, version.schema)
+    if change:
+        raise InvalidInput(
+            f"v{version.version} takes other inputs than production v{production.version} "
+            f"({change.words()}): clients sending v{production.version}'s rows would be "
+            "refused; confirm the schema change to promote it",
+            field="confirm_schema_change",
+            schema_change=change.as_dict(),
+        )
+
+
+def production_schema_change(version: ModelVersion) -> dict | None:
+    """How `version`'s inputs differ from its model's production version's (None: the same,
+    or no other production version)."""
+    production = (
+        ModelVersion.objects.filter(model_id=version.model_id, stage=Stage.PRODUCTION)
+        .exclude(pk=version.pk)
+        .first()
+    )
+    if production is None:
+        return None
+    change = schema_change(production.schema, version.schema)
+    if not change:
+        return None
+    return {**change.as_dict(), "production": production.version, "words": change.words()}
 
 
 def version_change(
@@ -186,11 +226,13 @@ def version_rollback(*, model: RegisteredModel, user=None, reason: str = "") -> 
     )
     if earlier is None:
         raise Conflict(f"model {model.name!r} has no earlier production version to roll back to")
+    # Back to what clients sent before: a rollback is never held up by the schema.
     return version_promote(
         version=earlier.version,
         stage=Stage.PRODUCTION,
         user=user,
         reason=reason or "rollback",
+        confirm_schema_change=True,
     )
 
 

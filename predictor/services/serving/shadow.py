@@ -6,7 +6,8 @@ A shadow never changes the response: by default (`SHADOW_MODE=thread`) the work 
 queue of this process, bounded at `SHADOW_QUEUE_ROWS` rows (beyond it rows are dropped and
 counted), served by one background thread; `inline` runs it in the request's thread after
 its rows are logged (tests, or a deployment that wants no background thread). A failure is
-logged and counted, nothing more.
+logged and counted — `mlsite_shadow_failures_total` per version, and a ShadowFailure row
+with the last error that the traffic and compare pages show — nothing more.
 """
 
 import logging
@@ -16,13 +17,16 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import DatabaseError, IntegrityError, close_old_connections, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from predictor.models import Source, Stage
+from predictor.models.operations import ShadowFailure
 from predictor.services import metrics
 from predictor.services.log import writer
 from predictor.services.log.rows import log_rows
+from predictor.services.metrics import record
 from predictor.services.schema import rows_validate
 from predictor.services.serving import runtime
 
@@ -96,10 +100,38 @@ def run(work: Work) -> None:
             metrics.shadow_rows(
                 model_name=version.model.name, outcome="failed", rows=len(work.records)
             )
+            failure_record(version=version, exc=exc)
         else:
             metrics.shadow_rows(
                 model_name=version.model.name, outcome="logged", rows=len(work.records)
             )
+
+
+def failure_record(*, version, exc: BaseException) -> None:
+    """Count a failed shadow call of `version` (Prometheus, and in the database with the
+    last error, for every process's pages); never raises."""
+    record.shadow_failure(model_name=version.model.name, version_number=version.version)
+    error = (getattr(exc, "message", None) or str(exc) or type(exc).__name__)[:1000]
+    changes = {"count": F("count") + 1, "last_error": error, "last_at": timezone.now()}
+    try:
+        with transaction.atomic():  # a savepoint: inline, the request's transaction goes on
+            if not ShadowFailure.objects.filter(version_id=version.pk).update(**changes):
+                ShadowFailure.objects.create(
+                    version_id=version.pk, count=1, last_error=error, last_at=changes["last_at"]
+                )
+    except IntegrityError:  # another process made the row first
+        ShadowFailure.objects.filter(version_id=version.pk).update(**changes)
+    except DatabaseError:
+        log.exception("could not record the failure of shadow %s", version)
+
+
+def failures_of(*, model) -> list[ShadowFailure]:
+    """The model's versions that failed as shadows, the latest failure first."""
+    return list(
+        ShadowFailure.objects.filter(version__model=model)
+        .select_related("version")
+        .order_by("-last_at", "-id")
+    )
 
 
 def _one(version, work: Work) -> None:

@@ -19,6 +19,7 @@ from django.db import transaction
 from predictor.models import ModelVersion, RegisteredModel, Stage, TrafficChange, TrafficPolicy
 from predictor.services import access
 from predictor.services.errors import InvalidInput
+from predictor.services.schema.changes import schema_change
 from predictor.services.serving import registrycache
 
 
@@ -119,20 +120,45 @@ def _validate(model: RegisteredModel, routes, shadows) -> Policy:
     both = sorted(set(routed) & set(numbers))
     if both:
         raise InvalidInput(f"version {both[0]} cannot be both routed and a shadow", field="shadows")
-    stages = dict(
-        ModelVersion.objects.filter(model=model, version__in=routed + numbers).values_list(
-            "version", "stage"
-        )
-    )
+    found = {
+        number: (stage, schema)
+        for number, stage, schema in ModelVersion.objects.filter(
+            model=model, version__in=routed + numbers
+        ).values_list("version", "stage", "schema")
+    }
     for label, listed in (("routes", routed), ("shadows", numbers)):
         for number in listed:
-            if number not in stages:
+            if number not in found:
                 raise InvalidInput(f"model {model.name!r} has no version {number}", field=label)
-            if stages[number] == Stage.ARCHIVED:
+            if found[number][0] == Stage.ARCHIVED:
                 raise InvalidInput(
                     f"version {number} is archived: it cannot take traffic", field=label
                 )
+    _same_inputs_check(model, routed, numbers, found)
     return Policy(tuple(pairs), tuple(numbers))
+
+
+def _same_inputs_check(model, routed: list, shadows: list, found: dict) -> None:
+    """Production's clients send production's features: a routed or shadow version that
+    needs others would refuse (or, a shadow, silently fail on) every one of their rows."""
+    production = (
+        ModelVersion.objects.filter(model=model, stage=Stage.PRODUCTION)
+        .values_list("version", "schema")
+        .first()
+    )
+    if production is None:
+        return
+    for label, listed in (("routes", routed), ("shadows", shadows)):
+        for number in listed:
+            change = schema_change(production[1], found[number][1])
+            if change:
+                raise InvalidInput(
+                    f"version {number} takes other inputs than production v{production[0]} "
+                    f"({change.words()}): it cannot take production's traffic",
+                    field=label,
+                    version=number,
+                    schema_change=change.as_dict(),
+                )
 
 
 def _record(model, row: TrafficPolicy, old: Policy, new: Policy, reason: str, user) -> None:

@@ -36,6 +36,7 @@ from predictor.models import (
 from predictor.services import access, jobs, registry
 from predictor.services.errors import Conflict, InvalidInput
 from predictor.services.log import sealing
+from predictor.services.registry.versions import production_schema_change
 from predictor.services.serving.runtime import pipeline_for
 from predictor.services.training.algorithms import MAIN_METRIC
 from predictor.services.training.evaluate import evaluate
@@ -253,6 +254,17 @@ def _gate(version: ModelVersion, *, job: TrainingJob, better: bool, figures: str
         )
     else:
         stage, gate = Stage.STAGING, f"not better by more than {margin:g}"
+    # Retraining reads the production version's dataset, all of its columns but the target:
+    # the same inputs, unless production was imported with only some of them (or declared
+    # them otherwise). Then its clients would be refused: a person confirms the change.
+    change = stage == Stage.PRODUCTION and production_schema_change(version)
+    if change:
+        stage, gate = (
+            Stage.STAGING,
+            f"better by more than {margin:g}, but its inputs differ from production "
+            f"v{change['production']}'s ({change['words']}): staging until a manager "
+            "confirms the schema change",
+        )
     registry.version_promote(
         version=version, stage=stage, user=job.created_by, reason=f"{why}: {gate}: {figures}"
     )
