@@ -38,6 +38,7 @@ setup: $(VENV)/.installed-run .env
 run: setup
 	@echo ""
 	@echo "mlsite: http://$(HOST):$(PORT)/   admin: http://$(HOST):$(PORT)/admin/   API: http://$(HOST):$(PORT)/api/"
+	@echo "API docs (try every endpoint): http://$(HOST):$(PORT)/api/docs/"
 	@echo ""
 	@echo "Training jobs run in a worker process beside the server (manage.py run_worker)."
 	$(PY) manage.py run_worker & WORKER=$$!; trap 'kill $$WORKER 2>/dev/null' EXIT INT TERM; \
@@ -55,6 +56,8 @@ test: $(VENV)/.installed-dev
 
 # The service (gunicorn, production settings) against plain Flask and raw predict; writes
 # bench/RESULTS.md. SQLite unless DATABASE_URL names a PostgreSQL server.
+# BENCH_ARGS=--overrides: each override of mlsite/perf.py switched off alone against the
+# baseline, interleaved, and the threads a worker (about 15 minutes; bench/RESULTS.md).
 bench: $(VENV)/.installed-dev
 	$(PY) bench/run.py $(BENCH_ARGS)
 

@@ -156,4 +156,58 @@ def postprocess(result, generator, request, public):
                         }
                     },
                 }
+    _group_and_name(result)
     return result
+
+
+# The documentation's sections, in order; each operation goes to the first whose test its
+# path passes (an operation that names its own tags, such as `auth`, keeps them).
+TAGS = [
+    ("auth", "Your own API token from a username and password."),
+    ("api-keys", "Scoped API keys (managers)."),
+    ("datasets", "Upload and inspect training datasets (staff)."),
+    ("training", "Training jobs, retraining and retrain policies (staff)."),
+    ("monitoring", "Drift, live metrics and alerts (staff)."),
+    ("rollout", "Promotion, traffic split, shadows and version comparison (staff)."),
+    ("predictions", "Predict, the prediction log and feedback."),
+    ("versions", "A model's versions: schema, metrics, stage."),
+    ("models", "Registered models."),
+    ("v2", "The Open Inference Protocol (/v2/)."),
+    ("ops", "Health, readiness and metrics."),
+]
+_SECTION = [
+    ("auth", lambda p: p.startswith("/api/auth/")),
+    ("api-keys", lambda p: p.startswith("/api/api-keys/")),
+    ("datasets", lambda p: p.startswith("/api/datasets/")),
+    ("training", lambda p: p.startswith("/api/training-jobs/") or "/retrain" in p),
+    ("monitoring", lambda p: p.endswith("/monitoring/")),
+    ("rollout", lambda p: p.endswith(("/promote/", "/traffic/", "/compare/"))),
+    ("predictions", lambda p: p.startswith("/api/predictions/") or p.endswith("/predict/")),
+    ("versions", lambda p: "/versions/" in p),
+    ("models", lambda p: p.startswith("/api/models/")),
+    ("v2", lambda p: p.startswith("/v2")),
+    ("ops", lambda p: True),
+]
+
+
+def _group_and_name(result) -> None:
+    """Tag each operation by its section (rather than one `api` tag for all), and call the
+    model's path parameter `{name}` everywhere, as the contract writes it (the versions'
+    routes call it `model_name` internally; the URLs are the same)."""
+    paths = result.get("paths", {})
+    for path in list(paths):
+        operations = paths.pop(path)
+        for method, operation in operations.items():
+            if not isinstance(operation, dict) or method not in (
+                "get", "post", "put", "patch", "delete", "head", "options",
+            ):  # fmt: skip
+                continue
+            if operation.get("tags") in (None, [], ["api"]):
+                operation["tags"] = [next(tag for tag, test in _SECTION if test(path))]
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") == "path" and parameter.get("name") == "model_name":
+                    parameter["name"] = "name"
+        paths[path.replace("{model_name}", "{name}")] = operations
+    used = {tag for ops in paths.values() for op in ops.values() if isinstance(op, dict)
+            for tag in op.get("tags", [])}  # fmt: skip
+    result["tags"] = [{"name": n, "description": text} for n, text in TAGS if n in used]

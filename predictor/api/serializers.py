@@ -15,7 +15,7 @@ from predictor.models import (
 from predictor.services import access
 from predictor.services.errors import NotFound
 from predictor.services.log import sealing
-from predictor.services.registry.datasets import dataset_find
+from predictor.services.registry.datasets import dataset_find, dataset_profile
 from predictor.services.training import ALGORITHMS, defaults
 
 
@@ -265,6 +265,8 @@ class RetrainPolicySerializer(ClosedFields, serializers.Serializer):
 class PromoteSerializer(serializers.Serializer):
     stage = serializers.ChoiceField(choices=Stage.choices)
     reason = serializers.CharField(max_length=2000)
+    # Needed to promote a version whose input features differ from production's.
+    confirm_schema_change = StrictBooleanField(required=False, default=False)
 
 
 class DatasetSerializer(serializers.ModelSerializer):
@@ -284,6 +286,29 @@ class DatasetSerializer(serializers.ModelSerializer):
             "created_by",
             "created_at",
         ]
+
+
+class ColumnProfileSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    type = serializers.CharField()
+    missing = serializers.FloatField(help_text="The share of rows without a value.")
+    distinct = serializers.IntegerField()
+    note = serializers.ChoiceField(
+        choices=["identifier", "constant"], allow_null=True, help_text="left out by default"
+    )
+
+
+class DatasetDetailSerializer(DatasetSerializer):
+    """One dataset, with a profile per column (missing share, distinct values, note)."""
+
+    profile = serializers.SerializerMethodField()
+
+    class Meta(DatasetSerializer.Meta):
+        fields = [*DatasetSerializer.Meta.fields, "profile"]
+
+    @extend_schema_field(ColumnProfileSerializer(many=True))
+    def get_profile(self, obj) -> list:
+        return dataset_profile(obj)
 
 
 class DatasetUploadSerializer(serializers.Serializer):
@@ -310,7 +335,9 @@ class TrainingRequestSerializer(ClosedFields, serializers.Serializer):
     dataset = DatasetField(
         queryset=Dataset.objects.all(), help_text="The dataset's id or its name."
     )
-    model = serializers.CharField(max_length=100)
+    model = serializers.CharField(
+        max_length=100, required=False, help_text="Default: the dataset's name."
+    )
     algorithm = serializers.ChoiceField(choices=list(ALGORITHMS))
     params = serializers.DictField(required=False, default=dict)
     search_space = serializers.DictField(
@@ -327,6 +354,12 @@ class TrainingRequestSerializer(ClosedFields, serializers.Serializer):
     target = serializers.CharField(required=False, allow_null=True, allow_blank=True, default=None)
     sensitive = serializers.ListField(
         child=serializers.CharField(max_length=200), required=False, default=list, max_length=1000
+    )
+    exclude = serializers.ListField(
+        child=serializers.CharField(max_length=200),
+        required=False,
+        max_length=1000,
+        help_text="Columns left out of the features; default: those the profile notes.",
     )
 
 

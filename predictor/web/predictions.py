@@ -64,6 +64,10 @@ def prediction_page(request, pk):
         "version": version,
         "probabilities": probabilities,
         "inputs": [(f["name"], inputs.get(f["name"])) for f in version.schema],
+        # Every input blank: the answer is the model's guess from its training data alone.
+        "all_blank": len(version.schema)
+        if version.schema and all(inputs.get(f["name"]) is None for f in version.schema)
+        else 0,
         "far": schema.out_of_range(version.schema, inputs),
         "form": form,
         "thanks": request.GET.get("thanks"),
@@ -87,6 +91,11 @@ def history(request):
         "sources": Source.choices,
         "page": None,
     }
+    if filters.is_bound:
+        named = filters.form.cleaned_data.get("model")
+        if named and named not in context["models"]:
+            filters.errors["model"] = [f"No model named {named!r}."]
+            valid = False
     if valid:
         # A bad filter shows its error and no rows: never the unfiltered list.
         try:

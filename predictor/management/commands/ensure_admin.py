@@ -18,7 +18,7 @@ class Command(BaseCommand):
         if existing:
             self.stdout.write(
                 f"Log in as {existing.get_username()!r} with its password "
-                "(forgotten? python manage.py changepassword "
+                "(forgotten? .venv/bin/python manage.py changepassword "
                 f"{existing.get_username()})."
             )
             return
@@ -28,6 +28,6 @@ class Command(BaseCommand):
             self.style.SUCCESS(
                 f"Created admin account: username {options['username']!r}, password {password!r}\n"
                 "It is shown only this once; change it with: "
-                f"python manage.py changepassword {options['username']}"
+                f".venv/bin/python manage.py changepassword {options['username']}"
             )
         )

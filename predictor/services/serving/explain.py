@@ -39,10 +39,58 @@ def importance_of(pipeline, top: int = 15) -> list[dict] | None:
         names = [f"x{i}" for i in range(len(weights))]
     if len(names) != len(weights):
         return None
-    names = [str(n).split("__", 1)[-1] for n in names]
-    order = np.argsort(-weights)[:top]
+    names, weights = _per_source_feature(pipeline, [str(n) for n in names], weights)
+    order = np.argsort(-weights, kind="stable")[:top]
     peak = float(weights[order[0]]) if len(order) and weights[order[0]] > 0 else 1.0
     return [
         {"label": names[i], "value": float(weights[i]), "pct": 100.0 * float(weights[i]) / peak}
         for i in order
     ]
+
+
+def _per_source_feature(pipeline, names: list[str], weights):
+    """The weights summed per input feature: a category's one-hot columns (`housing_own`,
+    `housing_rent`) count for their feature (`housing`), found through the pipeline's
+    ColumnTransformer: each output column `<transformer>__<name>` comes from one of that
+    transformer's columns, the one that `<name>` is or begins with (`<column>_`)."""
+    columns = _transformer_columns(pipeline)
+    sources = [_source(name, columns) for name in names]
+    labels = list(dict.fromkeys(sources))
+    summed = np.zeros(len(labels))
+    at = {label: i for i, label in enumerate(labels)}
+    for source, weight in zip(sources, weights):
+        summed[at[source]] += weight
+    return labels, summed
+
+
+def _transformer_columns(pipeline) -> dict[str, list[str]]:
+    """transformer name → the input columns it reads, for the pipeline's ColumnTransformer."""
+    steps = getattr(pipeline, "steps", None) or []
+    from sklearn.compose import ColumnTransformer  # a serving process may never need it
+
+    found = next((s for _, s in steps[:-1] if isinstance(s, ColumnTransformer)), None)
+    if found is None:
+        return {}
+    known = [str(c) for c in getattr(found, "feature_names_in_", [])]
+    columns = {}
+    for name, _, cols in getattr(found, "transformers_", []):
+        try:
+            listed = list(np.atleast_1d(cols))
+        except TypeError:
+            continue  # a callable or slice selector: keep that transformer's labels
+        columns[name] = [
+            known[c] if isinstance(c, (int, np.integer)) and c < len(known) else str(c)
+            for c in listed
+        ]
+    return columns
+
+
+def _source(name: str, columns: dict[str, list[str]]) -> str:
+    prefix, sep, rest = name.partition("__")
+    if not sep:
+        return name
+    candidates = columns.get(prefix, [])
+    if rest in candidates:
+        return rest
+    starts = [c for c in candidates if rest.startswith(c + "_")]
+    return max(starts, key=len) if starts else rest

@@ -21,16 +21,20 @@ from predictor.services.serving.inference import PredictionResult, predict_valid
 BATCH_JOB_CHUNK = 5000
 
 
+def _text(data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InvalidInput("the file is not UTF-8 text; save it as UTF-8 CSV") from None
+
+
 def _valid(version: ModelVersion, data: bytes) -> ValidRows:
     limit = settings.BATCH_MAX_UPLOAD_BYTES
     if len(data) > limit:
         raise PayloadTooLarge(
             f"the file is larger than the upload limit of {limit} bytes (BATCH_MAX_UPLOAD_BYTES)"
         )
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InvalidInput("the file is not UTF-8 text; save it as UTF-8 CSV") from None
+    text = _text(data)
     try:
         return rows_from_csv(text, schema=version.schema, max_rows=settings.BATCH_MAX_ROWS)
     except InvalidInput as exc:
@@ -50,7 +54,14 @@ def batch_predict_csv(
         result = predict_valid(
             version=version, valid=valid, source=Source.BATCH, user=user, shadows=shadows
         )
-        _write_results(result.request_id, version, valid, result.predictions, result.probabilities)
+        _write_results(
+            result.request_id,
+            version,
+            data,
+            result.prediction_ids,
+            result.predictions,
+            result.probabilities,
+        )
         return result
     jobs.jobs_check_cap(user=user)  # before its file is written
     request_id = "batch-" + uuid.uuid4().hex
@@ -89,7 +100,7 @@ def batch_job(job: TrainingJob, progress):
     valid = _valid(version, path.read_bytes())
     shadows = tuple(ModelVersion.objects.select_related("model").filter(pk__in=options["shadows"]))
     total = len(valid.records)
-    predictions, probabilities = [], []
+    ids, predictions, probabilities = [], [], []
     for start in range(0, total, BATCH_JOB_CHUNK):
         chunk = ValidRows(records=valid.records[start : start + BATCH_JOB_CHUNK])
         scored = predict_valid(
@@ -100,13 +111,16 @@ def batch_job(job: TrainingJob, progress):
             request_id=options["request_id"],
             shadows=shadows,
         )
+        ids += scored.prediction_ids
         predictions += scored.predictions
         probabilities += scored.probabilities or []
         progress(
             min(start + BATCH_JOB_CHUNK, total) / total * 0.99,
             f"{start + len(chunk.records)} of {total} rows scored",
         )
-    _write_results(options["request_id"], version, valid, predictions, probabilities or None)
+    _write_results(
+        options["request_id"], version, path.read_bytes(), ids, predictions, probabilities or None
+    )
     path.unlink(missing_ok=True)
     return None
 
@@ -131,26 +145,37 @@ def _private(path: Path, mode: str, **kwargs):
     return os.fdopen(fd, mode, **kwargs)
 
 
-def _write_results(request_id, version, valid: ValidRows, predictions, probabilities) -> None:
-    """The scored file: the file's own extra columns first (an id, say), then the features
-    (the model's sensitive ones as `***`), the prediction and the class probabilities; every
-    cell formula-safe."""
-    names = version.feature_names
+def _file_rows(data: bytes) -> tuple[list[str], list[list[str]]]:
+    """The file's header and its non-blank lines, each cell exactly as written: the same
+    lines, in the same order, that `rows_from_csv` validated (it has already read them)."""
+    rows = list(csv.reader(io.StringIO(_text(data))))
+    header = [c.strip() for c in rows[0]]
+    return header, [row for row in rows[1:] if any(c.strip() for c in row)]
+
+
+def _write_results(request_id, version, data: bytes, ids, predictions, probabilities) -> None:
+    """The scored file: the file's own columns first, every cell as written (12 stays 12;
+    the model's sensitive features as `***`), then `prediction_id`, the prediction and the
+    class probabilities; every cell formula-safe."""
+    header, lines = _file_rows(data)
     sealed = set(version.model.sensitive or ())
+    hidden = [i for i, name in enumerate(header) if name in sealed]
     classes = [str(c) for c in version.classes or []] if probabilities else []
     path = _results_path(request_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     with _private(path, "w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out)
-        header = (
-            valid.extra_columns + names + ["prediction"] + [f"probability_{c}" for c in classes]
+        writer.writerow(
+            csvsafe.row(
+                [*header, "prediction_id", "prediction"] + [f"probability_{c}" for c in classes]
+            )
         )
-        writer.writerow(csvsafe.row(header))
-        for i, record in enumerate(valid.records):
-            extra = valid.extras[i] if valid.extras else []
+        for i, line in enumerate(lines):
+            cells = list(line)
+            for at in hidden:
+                cells[at] = REDACTED
             probs = [probabilities[i].get(c) for c in classes] if probabilities else []
-            values = [REDACTED if n in sealed else record.get(n) for n in names]
-            writer.writerow(csvsafe.row([*extra, *values, predictions[i], *probs]))
+            writer.writerow(csvsafe.row([*cells, ids[i], predictions[i], *probs]))
 
 
 def batch_files_remove(*, request_ids: Iterable[str], dry_run: bool = False) -> int:
@@ -199,16 +224,17 @@ def batch_result_csv(*, request_id: str, user) -> str:
         raise InvalidInput("no batch with that id")
     stored = _results_path(request_id)
     if inference.request_id_valid(request_id) and stored.exists():
-        return stored.read_text(encoding="utf-8")  # with the file's own extra columns
+        return stored.read_text(encoding="utf-8")  # the file's own columns, as written
     rows = list(rows.select_related("version"))
     version = rows[0].version
     names = version.feature_names
     classes = [str(c) for c in version.classes or []] if rows[0].probabilities else []
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(csvsafe.row(names + ["prediction"] + [f"probability_{c}" for c in classes]))
+    header = names + ["prediction_id", "prediction"] + [f"probability_{c}" for c in classes]
+    writer.writerow(csvsafe.row(header))
     for p in rows:
         values = [p.inputs.get(n) for n in names]
         probs = [p.probabilities.get(c) for c in classes] if p.probabilities else []
-        writer.writerow(csvsafe.row(values + [p.output] + probs))
+        writer.writerow(csvsafe.row(values + [p.pk, p.output] + probs))
     return out.getvalue()

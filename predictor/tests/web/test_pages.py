@@ -166,9 +166,11 @@ def test_batch_scoring_round_trip(iris_version, client, alice):
     lines = csv_text.splitlines()
     assert (
         lines[0]
-        == HEADER + ",prediction,probability_setosa,probability_versicolor,probability_virginica"
+        == HEADER
+        + ",prediction_id,prediction,probability_setosa,probability_versicolor,"
+        + "probability_virginica"
     )
-    assert [line.split(",")[4] for line in lines[1:]] == ["setosa", "versicolor", "virginica"]
+    assert [line.split(",")[5] for line in lines[1:]] == ["setosa", "versicolor", "virginica"]
     assert Prediction.objects.filter(source="batch").count() == 3
 
 
@@ -316,7 +318,7 @@ def test_a_large_batch_file_becomes_a_job_with_a_download(
     assert "Batch scoring of 12 rows" in page and "succeeded" in page
     link = re.search(r'id="download" href="([^"]+)"', page).group(1)
     lines = client.get(link).content.decode().splitlines()
-    assert len(lines) == 13 and [line.split(",")[4] for line in lines[1:4]] == [
+    assert len(lines) == 13 and [line.split(",")[5] for line in lines[1:4]] == [
         "setosa",
         "versicolor",
         "virginica",
@@ -414,6 +416,9 @@ def test_batch_results_carry_the_files_own_columns_first(iris_version, client, a
     page = upload_batch(client, body).content.decode()
     link = re.search(r'id="download" href="([^"]+)"', page).group(1)
     lines = client.get(link).content.decode().splitlines()
-    assert lines[0].startswith("id,note," + HEADER + ",prediction")
-    assert lines[1].startswith("7,'=cmd,5.1,3.5,1.4,0.2,setosa")
-    assert lines[2].startswith("9,ok,6.7,3.1,4.4,1.4,versicolor")
+    # The file's columns in its own order, as written, then prediction_id and the prediction.
+    assert lines[0].startswith("id," + HEADER + ",note,prediction_id,prediction")
+    assert lines[1].startswith("7,5.1,3.5,1.4,0.2,'=cmd,")
+    assert lines[1].split(",")[7] == "setosa"
+    assert lines[2].startswith("9,6.7,3.1,4.4,1.4,ok,")
+    assert lines[2].split(",")[7] == "versicolor"
