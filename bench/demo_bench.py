@@ -36,7 +36,7 @@ def demo_bench(seconds: float, token: str, h) -> str:
         h.warm_up(token)
         for name in DEMO_MODELS:
             version = routing.version_resolve(model_name=name)
-            body = json.dumps({"inputs": example_record(version.schema)}).encode()
+            body = json.dumps({"inputs": example_record(schema=version.schema)}).encode()
             tag = f"bench-demo-{name}"
             ours = h.load(
                 f"http://127.0.0.1:{h.SERVICE_PORT}/api/models/{name}/predict/",

@@ -60,7 +60,7 @@ def job_bench(seconds: float, token: str, h) -> str:
                     f"\nThe job was still `{job.status}` at the end (progress {job.progress:.2f})."
                 )
                 if job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
-                    jobs.job_cancel(job)
+                    jobs.job_cancel(job=job)
     finally:
         worker.terminate()
         worker.wait(30)

@@ -60,7 +60,7 @@ def export_for_flask(directory: Path) -> None:
     X, y = load_iris(return_X_y=True)
     joblib.dump(LogisticRegression(max_iter=2000).fit(X, y), directory / "iris")
     version = routing.version_resolve(model_name="credit-risk")
-    joblib.dump(runtime.pipeline_for(version), directory / "credit-risk")
+    joblib.dump(runtime.pipeline_for(version=version), directory / "credit-risk")
 
 
 def raw_predict(model: str, rows: int) -> dict:
@@ -73,9 +73,9 @@ def raw_predict(model: str, rows: int) -> dict:
     row = dict(zip(names, IRIS_ROW)) if model == "iris" else CREDIT_ROW
     records = rows_validate(schema=version.schema, records=[row] * rows, max_rows=10**6).records
     sk = runtime.SklearnRuntime(
-        runtime.pipeline_for(version), schema=version.schema, task=version.model.task
+        runtime.pipeline_for(version=version), schema=version.schema, task=version.model.task
     )
-    served = runtime.runtime_for(version)
+    served = runtime.runtime_for(version=version)
     out = {}
     for label, rt in (("sklearn", sk), (served.kind, served)):
         repeats = 200 if rows == 1 else 20
@@ -103,7 +103,7 @@ def warm_up(token: str) -> None:
     bodies_ = {}
     for name in ("iris", "wine", "breast-cancer", "diabetes", "credit-risk"):
         version = routing.version_resolve(model_name=name)
-        bodies_[name] = json.dumps({"inputs": example_record(version.schema)}).encode()
+        bodies_[name] = json.dumps({"inputs": example_record(schema=version.schema)}).encode()
     for _ in range(4 * WORKERS * THREADS):
         for name, body in bodies_.items():
             req = urllib.request.Request(

@@ -20,7 +20,7 @@ class TimestampField(forms.Field):
         if value in self.empty_values:
             return None
         try:
-            return timestamps.timestamp_parse(value, field=self.label or "timestamp")
+            return timestamps.timestamp_parse(text=value, field=self.label or "timestamp")
         except InvalidInput as exc:
             raise forms.ValidationError(exc.message) from None
 

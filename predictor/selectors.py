@@ -35,7 +35,7 @@ def models_annotated():
 
 def models_visible_to(user):
     """Registered models the user may use, each annotated with its production version."""
-    return access.models_usable(user, models_annotated()).order_by("name")
+    return access.models_usable(user=user, queryset=models_annotated()).order_by("name")
 
 
 def model_usable(*, name: str, user) -> RegisteredModel:
@@ -74,7 +74,7 @@ def jobs_seen(*, user):
     """The jobs a person may see (access.job_check_see): every job for staff, else their own
     batch-scoring jobs; newest first."""
     qs = training_jobs().select_related("created_by")
-    if access.is_staff(user):
+    if access.is_staff(user=user):
         return qs
     return qs.filter(kind=JobKind.SCORING, created_by_id=user.pk)
 
@@ -108,7 +108,7 @@ def predictions_visible_to(user, *, also=()):
         "version__model_id",
         "user__username",
     )
-    return access.predictions_visible(user, qs, also=also)
+    return access.predictions_visible(user=user, queryset=qs, also=also)
 
 
 def prediction_get(*, pk, user, also=()) -> Prediction:
@@ -157,9 +157,9 @@ def prediction_charts(user, filters: dict, *, days: int = 30) -> dict:
         if filters.get("version")
         else None,
         source=filters.get("source") or None,
-        user_id=None if access.is_staff(user) else user.pk,
+        user_id=None if access.is_staff(user=user) else user.pk,
     )
-    span = windows.window(scope, since, until)
+    span = windows.window(scope=scope, since=since, until=until)
     per_day = Counter()
     for day, n in (
         span.hours.annotate(day=TruncDate("hour"))
@@ -194,7 +194,7 @@ def prediction_charts(user, filters: dict, *, days: int = 30) -> dict:
     for key, pairs in raw.items():
         version = versions[key[1]]
         for output, n in pairs:
-            counts, _, _ = aggregates.output_counts(version, [output])
+            counts, _, _ = aggregates.output_counts(version=version, outputs=[output])
             for label in counts:
                 counted[key][label] += n
     by_model = defaultdict(lambda: {"counts": Counter()})

@@ -17,9 +17,11 @@ def run_job(self, job_id: int) -> None:
     failed, with that reason)."""
     jobs.jobs_reap_stale()
     try:
-        jobs.job_execute(job_id, runner_id=f"celery:{self.request.hostname}:{self.request.id}")
+        jobs.job_execute(
+            job_id=job_id, runner_id=f"celery:{self.request.hostname}:{self.request.id}"
+        )
     except SoftTimeLimitExceeded:
-        jobs.job_time_out(job_id, settings.JOB_MAX_SECONDS)
+        jobs.job_time_out(job_id=job_id, seconds=settings.JOB_MAX_SECONDS)
 
 
 @shared_task(name="predictor.tasks.retrain_due")

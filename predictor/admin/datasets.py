@@ -71,7 +71,7 @@ class DatasetAdmin(admin.ModelAdmin):
     @admin.display(description="Inferred column types")
     def column_types(self, obj):
         try:
-            profile = {c["name"]: c for c in datasets.dataset_profile(obj)}
+            profile = {c["name"]: c for c in datasets.dataset_profile(dataset=obj)}
         except ServiceError:
             profile = {}
         rows = []
@@ -96,7 +96,7 @@ class DatasetAdmin(admin.ModelAdmin):
     @admin.display(description="First rows")
     def preview(self, obj):
         try:
-            rows = datasets.dataset_preview(obj, rows=10)
+            rows = datasets.dataset_preview(dataset=obj, rows=10)
         except ServiceError as exc:
             return exc.message
         headers = obj.column_names

@@ -102,7 +102,7 @@ class TrainingJobAdmin(admin.ModelAdmin):
         cancelled = 0
         for job in queryset:
             try:
-                jobs.job_cancel(job, user=request.user)
+                jobs.job_cancel(job=job, user=request.user)
             except ServiceError:
                 continue  # already ended
             cancelled += 1
@@ -175,13 +175,13 @@ class ScopedAPIKeyAdmin(APIKeyModelAdmin):
         super().save_model(request, obj, form, change)
         if created:
             audit.record(
-                SecurityEvent.Kind.KEY_CREATED,
+                kind=SecurityEvent.Kind.KEY_CREATED,
                 username=request.user.get_username(),
                 detail=f"key {obj.prefix} ({obj.name}) in the admin",
             )
         elif revoking:
             audit.record(
-                SecurityEvent.Kind.KEY_REVOKED,
+                kind=SecurityEvent.Kind.KEY_REVOKED,
                 username=request.user.get_username(),
                 detail=f"key {obj.prefix} ({obj.name}) in the admin",
             )

@@ -47,7 +47,7 @@ def _stage_action(stage: str, title: str):
         )
         if response is not None and stage == Stage.PRODUCTION:
             # The same "why?" page, which also asks to confirm inputs that change.
-            changes = [(v, versions.production_schema_change(v)) for v in queryset]
+            changes = [(v, versions.production_schema_change(version=v)) for v in queryset]
             response.template_name = "admin/predictor/promote.html"
             response.context_data["changes"] = [(v, c) for v, c in changes if c]
         return response
@@ -101,7 +101,7 @@ class ModelForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         known = self.instance.pk is not None
-        names = sensitive.model_features(self.instance) if known else []
+        names = sensitive.model_features(model=self.instance) if known else []
         self.fields["sensitive_features"].choices = [(n, n) for n in names]
         self.initial["sensitive_features"] = list(self.instance.sensitive or [])
 
@@ -186,7 +186,7 @@ class RegisteredModelAdmin(admin.ModelAdmin):
     def traffic_policy(self, obj):
         if not obj or not obj.pk:
             return "—"
-        row = traffic.policy_row(obj)
+        row = traffic.policy_row(model=obj)
         routes = ", ".join(f"v{r['version']} {r['weight']}%" for r in row.routes)
         shadows = ", ".join(f"v{v}" for v in row.shadows)
         text = (routes or "production only") + (f"; shadows {shadows}" if shadows else "")

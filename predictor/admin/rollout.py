@@ -37,8 +37,8 @@ class TrafficPolicyForm(forms.ModelForm):
         data = super().clean()
         model = self.instance.model if self.instance.pk else data.get("model")
         try:
-            data["routes"] = traffic.routes_parse(data.get("routes_text", ""))
-            data["shadows"] = traffic.shadows_parse(data.get("shadows_text", ""))
+            data["routes"] = traffic.routes_parse(text=data.get("routes_text", ""))
+            data["shadows"] = traffic.shadows_parse(text=data.get("shadows_text", ""))
             if model is not None:
                 traffic.policy_check(model=model, routes=data["routes"], shadows=data["shadows"])
         except ServiceError as exc:

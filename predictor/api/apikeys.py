@@ -66,5 +66,5 @@ class ApiKeyViewSet(viewsets.ViewSet):
 
     @extend_schema(request=None, responses={204: None, 403: ErrorSerializer, 404: ErrorSerializer})
     def destroy(self, request, pk=None):
-        apikeys.key_revoke(pk, user=request.user)
+        apikeys.key_revoke(prefix=pk, user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)

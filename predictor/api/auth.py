@@ -79,7 +79,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         header = request.META.get("HTTP_AUTHORIZATION", "")
         if not header.startswith(self.keyword + " "):
             return None
-        key = apikeys.key_check(header[len(self.keyword) + 1 :].strip())
+        key = apikeys.key_check(raw=header[len(self.keyword) + 1 :].strip())
         if key is None:
             credentials_failed(request, AuthenticationFailed("invalid, expired or revoked API key"))
         allowed = next(

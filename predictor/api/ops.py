@@ -92,7 +92,7 @@ class IsStaffOrScraper(permissions.BasePermission):
     def has_permission(self, request, view):
         if request.auth == SCRAPER:
             return True
-        return access.is_staff(request.user)
+        return access.is_staff(user=request.user)
 
 
 class Metrics(OpsView):

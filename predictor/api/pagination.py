@@ -76,12 +76,12 @@ class LogCursorPagination(BasePagination):
         self.page_size(request)
         raw = request.query_params.get(self.cursor_query_param)
         if raw is not None:
-            history.cursor_parse(raw)
+            history.cursor_parse(text=raw)
 
     def paginate_queryset(self, queryset, request, view=None):
         self.request = request
         self.page = history.page(
-            queryset,
+            queryset=queryset,
             cursor=request.query_params.get(self.cursor_query_param),
             size=self.page_size(request),
         )

@@ -9,7 +9,7 @@ class IsManager(BasePermission):
     """Managers only (403 with the reason for anyone else who is logged in)."""
 
     def has_permission(self, request, view):
-        if not access.is_authenticated(request.user):
+        if not access.is_authenticated(user=request.user):
             return False  # DRF answers 401 (or 403 without an authentication header)
         access.manage_check(user=request.user)
         return True
@@ -20,5 +20,5 @@ class StaffReadsManagersWrite(IsManager):
 
     def has_permission(self, request, view):
         if request.method in SAFE_METHODS:
-            return access.is_staff(request.user)
+            return access.is_staff(user=request.user)
         return super().has_permission(request, view)

@@ -84,7 +84,7 @@ def predict_response(request, model_name: str, version=None) -> Response:
     data = request.data
     if isinstance(data, dict) and "__csv__" in data:
         valid = schema.rows_from_csv(
-            data["__csv__"], schema=version.schema, max_rows=settings.PREDICT_MAX_ROWS
+            text=data["__csv__"], schema=version.schema, max_rows=settings.PREDICT_MAX_ROWS
         )
         result = inference.predict_valid(valid=valid, **common)
     else:

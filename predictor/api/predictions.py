@@ -34,7 +34,7 @@ def _decrypt_asked(request) -> bool:
     raw = request.query_params.get("decrypt", "false")
     if raw not in ("true", "false"):
         raise ValidationError({"decrypt": ["use true or false"]})
-    return raw == "true" and access.may_decrypt(request.user)
+    return raw == "true" and access.may_decrypt(user=request.user)
 
 
 @extend_schema_view(
@@ -126,7 +126,7 @@ class PredictionViewSet(viewsets.ReadOnlyModelViewSet):
         name = self.request.query_params.get("model")
         features = selectors.model_feature_names(name) if name else None
         response = StreamingHttpResponse(
-            history.export(queryset, features=features, decrypt=decrypt),
+            history.export(queryset=queryset, features=features, decrypt=decrypt),
             content_type="text/csv; charset=utf-8",
         )
         response["Content-Disposition"] = 'attachment; filename="predictions.csv"'

@@ -151,7 +151,7 @@ class RegisteredModelViewSet(viewsets.ReadOnlyModelViewSet):
             body.is_valid(raise_exception=True)
             policy = policies.policy_set(model=model, user=request.user, **body.validated_data)
         else:
-            policy = policies.policy_get(model)
+            policy = policies.policy_get(model=model)
         return Response(s.RetrainPolicySerializer(policy).data)
 
     @extend_schema(
@@ -172,7 +172,7 @@ class RegisteredModelViewSet(viewsets.ReadOnlyModelViewSet):
             body.is_valid(raise_exception=True)
             row = traffic.policy_set(model=model, user=request.user, **body.validated_data)
         else:
-            row = traffic.policy_row(model)
+            row = traffic.policy_row(model=model)
         data = s.TrafficAnswerSerializer(s.TrafficAnswerSerializer.of(row)).data
         return Response(data)
 

@@ -118,7 +118,7 @@ class ModelVersionDetailSerializer(ModelVersionSerializer):
 
     def to_representation(self, instance):
         data = super().to_representation(instance)
-        if not access.sees_training_figures(self._viewer()):
+        if not access.sees_training_figures(user=self._viewer()):
             data.pop("reference_stats", None)  # staff only (they may hold training values)
         return data
 
@@ -308,7 +308,7 @@ class DatasetDetailSerializer(DatasetSerializer):
 
     @extend_schema_field(ColumnProfileSerializer(many=True))
     def get_profile(self, obj) -> list:
-        return dataset_profile(obj)
+        return dataset_profile(dataset=obj)
 
 
 class DatasetUploadSerializer(serializers.Serializer):

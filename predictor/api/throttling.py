@@ -30,7 +30,7 @@ class _FixedWindow:
     def get_ident(self, request):
         """The service's one client address (DRF's own trusts a client's X-Forwarded-For
         unless NUM_PROXIES is set)."""
-        return audit.client_address(request)
+        return audit.client_address(request=request)
 
     def allow_request(self, request, view):
         if self.rate is None:

@@ -45,5 +45,5 @@ class TrainingJobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet)
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         """Cancel a queued or running job (its worker stops it); 409 once it has ended."""
-        job = jobs.job_cancel(self.get_object(), user=request.user)
+        job = jobs.job_cancel(job=self.get_object(), user=request.user)
         return Response(s.TrainingJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)

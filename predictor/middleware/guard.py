@@ -32,7 +32,7 @@ class ApiGuardMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        request.request_id = request_id_clean(request.headers.get("X-Request-ID"))
+        request.request_id = request_id_clean(given=request.headers.get("X-Request-ID"))
         response = self._guard(request) or self.get_response(request)
         response["X-Request-ID"] = request.request_id
         if response.status_code in (401, 403):

@@ -24,44 +24,44 @@ STAFF_ONLY_STAGES = (Stage.ARCHIVED, Stage.NONE)
 MANAGER_PERMISSIONS = ("predictor.add_trainingjob", "predictor.change_modelversion")
 
 
-def is_authenticated(user) -> bool:
+def is_authenticated(*, user) -> bool:
     return bool(getattr(user, "is_authenticated", False))
 
 
-def is_staff(user) -> bool:
+def is_staff(*, user) -> bool:
     """Staff for the rules of this module (an API key never is; see `api.auth`)."""
-    return is_authenticated(user) and bool(getattr(user, "is_staff", False))
+    return is_authenticated(user=user) and bool(getattr(user, "is_staff", False))
 
 
-def is_manager(user) -> bool:
+def is_manager(*, user) -> bool:
     """Staff holding the model-manager permissions (the "Model managers" group; superusers
     hold all). An API key never is (it is never staff)."""
-    return is_staff(user) and (
+    return is_staff(user=user) and (
         bool(getattr(user, "is_superuser", False)) or user.has_perms(MANAGER_PERMISSIONS)
     )
 
 
-def actor(user):
+def actor(*, user):
     """The user a request acts as, for the records (`created_by`, `changed_by`, …): None for
     an anonymous visitor."""
-    return user if is_authenticated(user) else None
+    return user if is_authenticated(user=user) else None
 
 
 def staff_check(*, user, what: str = "this page") -> None:
     """THE rule for reading what is staff's: LoginRequired (401) for a visitor, Forbidden
     (403) for anyone but staff."""
-    if not is_authenticated(user):
+    if not is_authenticated(user=user):
         raise LoginRequired(f"log in to see {what}")
-    if not is_staff(user):
+    if not is_staff(user=user):
         raise Forbidden(f"{what} is for staff")
 
 
 def manage_check(*, user) -> None:
     """THE rule for managing: LoginRequired (401) for a visitor, Forbidden (403) for anyone
     but a manager."""
-    if not is_authenticated(user):
+    if not is_authenticated(user=user):
         raise LoginRequired("log in to manage models")
-    if not is_manager(user):
+    if not is_manager(user=user):
         raise Forbidden(
             "managing models (datasets, training, stages, traffic, policies, sensitive "
             'features, imports, API keys) needs the "Model managers" permissions'
@@ -69,7 +69,7 @@ def manage_check(*, user) -> None:
 
 
 def model_may_use(*, user, model: RegisteredModel) -> bool:
-    return model.public or is_authenticated(user)
+    return model.public or is_authenticated(user=user)
 
 
 def model_check_use(*, user, model: RegisteredModel) -> None:
@@ -80,7 +80,7 @@ def model_check_use(*, user, model: RegisteredModel) -> None:
 
 def version_may_serve(*, user, version: ModelVersion) -> bool:
     """Whether the version, named explicitly, serves this user (the stage rule)."""
-    return version.stage not in STAFF_ONLY_STAGES or is_staff(user)
+    return version.stage not in STAFF_ONLY_STAGES or is_staff(user=user)
 
 
 def version_check_serve(*, user, version: ModelVersion) -> None:
@@ -90,29 +90,29 @@ def version_check_serve(*, user, version: ModelVersion) -> None:
         raise NotFound(f"model {version.model.name!r} has no version {version.version}")
 
 
-def models_usable(user, queryset: QuerySet) -> QuerySet:
+def models_usable(*, user, queryset: QuerySet) -> QuerySet:
     """The models of `queryset` the user may use (an API key: only its models, if listed)."""
     limited = getattr(user, "api_key_models", None)
     if limited:
         return queryset.filter(name__in=limited)
-    return queryset if is_authenticated(user) else queryset.filter(public=True)
+    return queryset if is_authenticated(user=user) else queryset.filter(public=True)
 
 
-def predictions_visible(user, queryset: QuerySet, *, also=()) -> QuerySet:
+def predictions_visible(*, user, queryset: QuerySet, also=()) -> QuerySet:
     """The predictions of `queryset` the user may see (`also`: ids of this browser session)."""
-    if is_staff(user):
+    if is_staff(user=user):
         return queryset
     # Shadow versions' rows are staff business: their answers were never shown to anyone.
     queryset = queryset.exclude(source=Source.SHADOW)
-    mine = Q(user_id=user.pk) if is_authenticated(user) else Q(pk__in=[])
+    mine = Q(user_id=user.pk) if is_authenticated(user=user) else Q(pk__in=[])
     also = [pk for pk in also if isinstance(pk, int)]
     return queryset.filter(mine | Q(pk__in=also)) if also else queryset.filter(mine)
 
 
-def may_decrypt(user) -> bool:
+def may_decrypt(*, user) -> bool:
     """Whether sealed (sensitive) values are unsealed for this caller on asking: staff only;
     everyone else keeps "***"."""
-    return is_staff(user)
+    return is_staff(user=user)
 
 
 # --- jobs ------------------------------------------------------------------------------------
@@ -124,7 +124,7 @@ def may_decrypt(user) -> bool:
 def _own_scoring_job(user, job) -> bool:
     return (
         job is not None
-        and is_authenticated(user)
+        and is_authenticated(user=user)
         and job.kind == JobKind.SCORING
         and job.created_by_id == user.pk
     )
@@ -133,9 +133,9 @@ def _own_scoring_job(user, job) -> bool:
 def job_check_see(*, user, job) -> None:
     """LoginRequired / Forbidden unless the user may see the job (None: a missing job, which
     only staff learn is missing)."""
-    if not is_authenticated(user):
+    if not is_authenticated(user=user):
         raise LoginRequired("log in to see jobs")
-    if not (is_staff(user) or _own_scoring_job(user, job)):
+    if not (is_staff(user=user) or _own_scoring_job(user, job)):
         raise Forbidden("job pages are for staff, or for your own batch files")
 
 
@@ -153,16 +153,16 @@ def job_check_cancel(*, user, job) -> None:
 SENSITIVE_SHOWN_KEYS = ("name", "type", "nullable", "categories")
 
 
-def sees_training_figures(user) -> bool:
+def sees_training_figures(*, user) -> bool:
     """Staff see reference statistics and the training figures of sensitive features."""
-    return is_staff(user)
+    return is_staff(user=user)
 
 
 def version_schema_shown(*, version: ModelVersion, user) -> list[dict]:
     """The version's schema for this caller: sensitive features marked `"sensitive": true`,
     and for non-staff stripped to their name, type and allowed values."""
     marked = set(version.model.sensitive or [])
-    staff = sees_training_figures(user)
+    staff = sees_training_figures(user=user)
     shown = []
     for feature in version.schema:
         if feature["name"] in marked:
@@ -180,6 +180,6 @@ def version_warnings_shown(*, version: ModelVersion, user, warnings: list) -> li
     """Out-of-range warnings for this caller: none about a sensitive feature for non-staff
     (its training range is not theirs to learn)."""
     marked = set(version.model.sensitive or [])
-    if not marked or sees_training_figures(user):
+    if not marked or sees_training_figures(user=user):
         return warnings
     return [[w for w in row if w["feature"] not in marked] for row in warnings]

@@ -31,7 +31,7 @@ def token_obtain(*, request, username: str, password: str):
     a wrong password and an unknown username are refused alike."""
     user = authenticate(request=request, username=username, password=password)
     if getattr(request, "axes_locked_out", False) or getattr(request, "login_limited", False):
-        raise LoginLimited(logins.message(request))
+        raise LoginLimited(logins.message(request=request))
     if user is None or not user.is_active:
         raise InvalidInput("Unable to log in with the username and password given.")
     token, _ = _tokens().objects.get_or_create(user=user)

@@ -40,7 +40,7 @@ def key_create(*, user, name: str, models=None, expires_at=None) -> tuple[Scoped
         name=name[:50], created_by=user, model_names=models, expiry_date=expires_at
     )
     audit.record(
-        SecurityEvent.Kind.KEY_CREATED,
+        kind=SecurityEvent.Kind.KEY_CREATED,
         username=user.get_username(),
         detail=f"key {key.prefix} ({key.name}) for models {models or 'all'}",
     )
@@ -51,7 +51,7 @@ def keys():
     return ScopedAPIKey.objects.select_related("created_by").order_by("-created")
 
 
-def key_revoke(prefix: str, *, user=None) -> ScopedAPIKey:
+def key_revoke(*, prefix: str, user=None) -> ScopedAPIKey:
     """Revoke a key: its maker or a superuser may (`user=None`: the system)."""
     key = ScopedAPIKey.objects.filter(prefix=prefix).first()
     if key is None:
@@ -64,14 +64,14 @@ def key_revoke(prefix: str, *, user=None) -> ScopedAPIKey:
         key.revoked = True
         key.save(update_fields=["revoked"])
         audit.record(
-            SecurityEvent.Kind.KEY_REVOKED,
+            kind=SecurityEvent.Kind.KEY_REVOKED,
             username=getattr(user, "username", ""),
             detail=f"key {key.prefix} ({key.name})",
         )
     return key
 
 
-def key_check(raw: str) -> ScopedAPIKey | None:
+def key_check(*, raw: str) -> ScopedAPIKey | None:
     """The usable key for `raw` (not revoked, not expired), or None; cached briefly."""
     now = time.monotonic()
     hit = _cache.get(raw)

@@ -34,7 +34,7 @@ def client_address(request) -> str:
     return (request.META.get("REMOTE_ADDR") or "")[:64]
 
 
-def record(kind: str, *, username: str = "", client: str = "", detail: str = "") -> None:
+def record(*, kind: str, username: str = "", client: str = "", detail: str = "") -> None:
     try:
         SecurityEvent.objects.create(
             kind=kind, username=username[:150], client=client, detail=detail[:500]
@@ -47,7 +47,7 @@ def record(kind: str, *, username: str = "", client: str = "", detail: str = "")
 
 def denied(request, status: int) -> None:
     """A 401/403 answered: count it per client; record a burst once per window."""
-    client = client_address(request)
+    client = client_address(request=request)
     window = int(time.time() // WINDOW_SECONDS)
     key = f"mlsite:denied:{client}:{window}"
     try:
@@ -57,19 +57,23 @@ def denied(request, status: int) -> None:
         return
     if count == settings.SECURITY_DENIED_BURST:
         record(
-            SecurityEvent.Kind.DENIED_BURST,
+            kind=SecurityEvent.Kind.DENIED_BURST,
             client=client,
             detail=f"{count} requests refused (401/403) within a minute; last: {request.method} {request.path[:200]}",
         )
 
 
 def on_login(sender, request, user, **kwargs) -> None:
-    record(SecurityEvent.Kind.LOGIN, username=user.get_username(), client=client_address(request))
+    record(
+        kind=SecurityEvent.Kind.LOGIN,
+        username=user.get_username(),
+        client=client_address(request=request),
+    )
 
 
 def on_login_failed(sender, credentials, request=None, **kwargs) -> None:
     username = str(credentials.get("username", ""))[:150]
-    client = client_address(request) if request is not None else ""
+    client = client_address(request=request) if request is not None else ""
     detail = ""
     if getattr(request, "login_limited", False):
         # Refused by the login limit, password unchecked: recorded once per client and
@@ -78,4 +82,4 @@ def on_login_failed(sender, credentials, request=None, **kwargs) -> None:
         if not cache.add(key, 1, WINDOW_SECONDS):
             return
         detail = "refused by the login limit (too many failed logins)"
-    record(SecurityEvent.Kind.LOGIN_FAILED, username=username, client=client, detail=detail)
+    record(kind=SecurityEvent.Kind.LOGIN_FAILED, username=username, client=client, detail=detail)

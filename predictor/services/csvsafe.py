@@ -10,7 +10,7 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _PLAIN_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\Z")
 
 
-def cell(value):
+def cell(*, value):
     """One value as a safe CSV cell (None → empty)."""
     if value is None:
         return ""
@@ -22,6 +22,6 @@ def cell(value):
     return text
 
 
-def row(values) -> list:
+def row(*, values) -> list:
     """A row of safe cells."""
-    return [cell(v) for v in values]
+    return [cell(value=v) for v in values]

@@ -62,7 +62,7 @@ def _kind(name: str) -> Callable:
     return _KINDS[name]
 
 
-def job_kind(name: str):
+def job_kind(*, name: str):
     """Register `fn(job, progress) -> ModelVersion | None` as the work of jobs of a kind."""
 
     def register(fn):
@@ -76,7 +76,7 @@ class JobStopped(Exception):
     """The job was cancelled or ran out of time while it worked: stop, keep nothing."""
 
 
-def job_progress(job_id: int, value: float, message: str) -> None:
+def job_progress(*, job_id: int, value: float, message: str) -> None:
     """Record progress; stop the work if the job no longer runs (cancelled, timed out)."""
     updated = TrainingJob.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
         progress=round(value, 3), message=message
@@ -101,7 +101,7 @@ def job_commit_guard(job_id: int | None):
         yield
 
 
-def job_execute(job_id: int, runner_id: str = "") -> None:
+def job_execute(*, job_id: int, runner_id: str = "") -> None:
     """Claim one queued job and run it to the end here; its row says how it went. A job
     that is not queued any more (cancelled, or a message delivered twice) is left alone."""
     fields = {"status": JobStatus.RUNNING, "started_at": timezone.now(), "progress": 0.02}
@@ -112,7 +112,7 @@ def job_execute(job_id: int, runner_id: str = "") -> None:
     )
     if claimed:
         try:
-            job_run_claimed(job_id)
+            job_run_claimed(job_id=job_id)
         finally:
             deferred.flush_quietly()  # a batch job's figures, before its process ends
 
@@ -133,7 +133,7 @@ def _finish(job_id: int, status: str, *, error: str = "", version=None) -> None:
         metrics.job_ended(status=status)
 
 
-def job_cancel(job: TrainingJob, *, user=None) -> TrainingJob:
+def job_cancel(*, job: TrainingJob, user=None) -> TrainingJob:
     """Cancel a queued or running job (its worker stops it); an ended one → Conflict."""
     who = getattr(user, "username", None) or "an operator"
     updated = TrainingJob.objects.filter(
@@ -151,7 +151,7 @@ def job_cancel(job: TrainingJob, *, user=None) -> TrainingJob:
     return job
 
 
-def job_time_out(job_id: int, seconds: float) -> bool:
+def job_time_out(*, job_id: int, seconds: float) -> bool:
     """End a running job that is over its time limit (the worker then stops its process)."""
     updated = TrainingJob.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
         status=JobStatus.FAILED,
@@ -164,7 +164,7 @@ def job_time_out(job_id: int, seconds: float) -> bool:
     return bool(updated)
 
 
-def job_claim(runner_id: str) -> int | None:
+def job_claim(*, runner_id: str) -> int | None:
     """The oldest queued job, now running for `runner_id` (None when the queue is empty).
     Two workers never claim the same job: SKIP LOCKED on PostgreSQL; elsewhere the
     conditional update decides."""
@@ -228,7 +228,7 @@ def jobs_reap_stale() -> int:
     return count
 
 
-def job_run_claimed(job_id: int) -> None:
+def job_run_claimed(*, job_id: int) -> None:
     """Run a job a worker claimed (in the child process `manage.py run_job`)."""
     job = TrainingJob.objects.select_related("dataset", "created_by").get(pk=job_id)
     if job.status != JobStatus.RUNNING:
@@ -243,14 +243,16 @@ def job_run_claimed(job_id: int) -> None:
 def _run(job: TrainingJob) -> None:
     job_id = job.pk
     try:
-        version = _kind(job.kind)(job, lambda value, message: job_progress(job_id, value, message))
+        version = _kind(job.kind)(
+            job, lambda value, message: job_progress(job_id=job_id, value=value, message=message)
+        )
     except JobStopped:
         return
     except ServiceError as exc:
         _finish(job_id, JobStatus.FAILED, error=exc.message)
     except Exception as exc:  # a job must end with a status, whatever went wrong
         if type(exc).__name__ == "SoftTimeLimitExceeded":  # Celery's time limit
-            job_time_out(job_id, settings.JOB_MAX_SECONDS)
+            job_time_out(job_id=job_id, seconds=settings.JOB_MAX_SECONDS)
             return
         log.exception("job %s failed", job_id)
         _finish(job_id, JobStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
@@ -262,7 +264,7 @@ class EagerRunner:
     """Runs the job in the caller, before returning (commands, tests)."""
 
     def submit(self, job_id: int) -> None:
-        job_execute(job_id)
+        job_execute(job_id=job_id)
 
 
 class ThreadRunner:
@@ -278,7 +280,7 @@ class ThreadRunner:
     def _run(job_id: int) -> None:
         close_old_connections()
         try:
-            job_execute(job_id)
+            job_execute(job_id=job_id)
         finally:
             connections.close_all()
 
@@ -333,12 +335,12 @@ def eager():
 ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
 
 
-def jobs_cap(user) -> tuple[int, str] | None:
+def jobs_cap(*, user) -> tuple[int, str] | None:
     """How many queued and running jobs the user may have, and the setting that says so;
     None for jobs nobody started (the system)."""
-    if not is_authenticated(user):
+    if not is_authenticated(user=user):
         return None
-    if is_manager(user):
+    if is_manager(user=user):
         return settings.JOBS_MAX_PER_MANAGER, "JOBS_MAX_PER_MANAGER"
     return settings.JOBS_MAX_PER_USER, "JOBS_MAX_PER_USER"
 
@@ -346,7 +348,7 @@ def jobs_cap(user) -> tuple[int, str] | None:
 def jobs_check_cap(*, user, exclude: int | None = None) -> None:
     """TooManyJobs (429) when the user already has their cap of queued and running jobs
     (training, retraining and batch scoring alike); `exclude`: a job not to count."""
-    cap = jobs_cap(user)
+    cap = jobs_cap(user=user)
     if cap is None:
         return
     limit, setting = cap
@@ -374,7 +376,7 @@ def _refuse_over_cap(job: TrainingJob) -> None:
             raise
 
 
-def job_enqueue(job: TrainingJob, *, capped: bool = True) -> None:
+def job_enqueue(*, job: TrainingJob, capped: bool = True) -> None:
     """Hand a recorded job to the runner, unless its creator is over their cap of queued
     and running jobs (TooManyJobs, the job deleted); `capped=False`: the system started it."""
     if capped and job.created_by_id is not None:

@@ -26,13 +26,13 @@ def lockout_parameters(request_or_attempt, credentials=None) -> list:
     return ["username", "ip_address"] if username else ["ip_address"]
 
 
-def cool_off_seconds(request=None) -> int:
+def cool_off_seconds(*, request=None) -> int:
     cool_off = get_cool_off(request)
     return int(cool_off.total_seconds()) if cool_off else 0
 
 
-def message(request=None) -> str:
-    minutes = max(1, round(cool_off_seconds(request) / 60))
+def message(*, request=None) -> str:
+    minutes = max(1, round(cool_off_seconds(request=request) / 60))
     return (
         f"Too many failed logins for this username or from this address: try again in "
         f"{minutes} minute{'s' if minutes != 1 else ''}."

@@ -15,7 +15,7 @@ _ISO = re.compile(
 )
 
 
-def timestamp_parse(text, *, field: str) -> datetime:
+def timestamp_parse(*, text, field: str) -> datetime:
     """An aware datetime from `YYYY-MM-DD[THH:MM[:SS[.ffffff]]][Z|±HH:MM]`.
 
     No offset means the server's time zone. An unencoded `+` in a query string arrives as

@@ -58,7 +58,7 @@ def _stop(child: subprocess.Popen) -> None:
             child.wait()
 
 
-def run_one(job_id: int, *, max_seconds: float, poll: float = 0.2) -> str:
+def run_one(*, job_id: int, max_seconds: float, poll: float = 0.2) -> str:
     """Run a claimed job in a child process until it ends, is cancelled or times out; the
     status it ended with."""
     started = time.monotonic()
@@ -71,7 +71,9 @@ def run_one(job_id: int, *, max_seconds: float, poll: float = 0.2) -> str:
             status = TrainingJob.objects.filter(pk=job_id).values_list("status", flat=True).first()
             if status != JobStatus.RUNNING:
                 break  # cancelled (or ended as the child exits)
-            if time.monotonic() - started > max_seconds and jobs.job_time_out(job_id, max_seconds):
+            if time.monotonic() - started > max_seconds and jobs.job_time_out(
+                job_id=job_id, seconds=max_seconds
+            ):
                 log.warning(
                     "job %s is over its time limit of %s s: stopping it", job_id, max_seconds
                 )
@@ -88,7 +90,7 @@ def run_one(job_id: int, *, max_seconds: float, poll: float = 0.2) -> str:
     return TrainingJob.objects.filter(pk=job_id).values_list("status", flat=True).first()
 
 
-def monitor_tick(last: float | None, now: float) -> float | None:
+def monitor_tick(*, last: float | None, now: float) -> float | None:
     """Run the monitor pass when it never ran (`last` None) or `MONITOR_INTERVAL_SECONDS`
     have passed since `last` (clock seconds); when it last ran."""
     from predictor.services.monitoring import alerts  # scikit-learn, scipy: when first used
@@ -115,15 +117,15 @@ def work(*, once: bool = False, poll: float = 0.5, stop=lambda: False, clock=tim
     ran = 0
     monitored = None
     while not stop():
-        monitored = monitor_tick(monitored, clock())
-        job_id = jobs.job_claim(runner_id)
+        monitored = monitor_tick(last=monitored, now=clock())
+        job_id = jobs.job_claim(runner_id=runner_id)
         if job_id is None:
             if once:
                 return ran
             time.sleep(poll)
             close_old_connections()
             continue
-        status = run_one(job_id, max_seconds=settings.JOB_MAX_SECONDS)
+        status = run_one(job_id=job_id, max_seconds=settings.JOB_MAX_SECONDS)
         log.info("job %s ended %s", job_id, status)
         ran += 1
     return ran

@@ -18,7 +18,7 @@ def inputs_changes(versions) -> list[dict]:
         return []
     found = []
     for v in versions:
-        change = v.pk != production.pk and schema_change(production.schema, v.schema)
+        change = v.pk != production.pk and schema_change(old=production.schema, new=v.schema)
         if change:
             found.append(
                 {"version": v.version, "production": production.version, "words": change.words()}

@@ -111,8 +111,8 @@ def test_every_shipped_name_is_a_class_not_a_function():
 
 def test_extra_types_add_exact_names(settings):
     settings.SKOPS_TRUSTED_TYPES_EXTRA = ["predictor.tests.admin.test_admin.Sneaky"]
-    assert trusted_types.refused_types(["predictor.tests.admin.test_admin.Sneaky"]) == []
-    assert trusted_types.refused_types(["predictor.tests.admin.test_admin.Other"]) != []
+    assert trusted_types.refused_types(type_names=["predictor.tests.admin.test_admin.Sneaky"]) == []
+    assert trusted_types.refused_types(type_names=["predictor.tests.admin.test_admin.Other"]) != []
 
 
 def _settings_error(**env):

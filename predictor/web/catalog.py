@@ -25,7 +25,11 @@ def home(request):
     versions = selectors.production_versions(models)
     # Monitoring status is for staff only: the worker's last pass, or computed now for a
     # version with traffic whose status is missing or stale.
-    states = alerts.states_current(versions.values()) if access.is_staff(request.user) else {}
+    states = (
+        alerts.states_current(versions=versions.values())
+        if access.is_staff(user=request.user)
+        else {}
+    )
     rows = [
         {
             "model": m,
@@ -58,7 +62,7 @@ def model_page(request, name):
     form = None
     if version is not None:
         shown = access.version_schema_shown(version=version, user=request.user)
-        initial = schema.example_record(shown) if request.GET.get("example") else None
+        initial = schema.example_record(schema=shown) if request.GET.get("example") else None
         form = PredictionForm(request.POST or None, version=version, initial=initial, schema=shown)
         record = _record(form, version) if request.method == "POST" and form.is_valid() else None
         if record is not None:
@@ -82,7 +86,7 @@ def model_page(request, name):
     importance = unavailable = None
     if version is not None:
         try:
-            importance = explain.version_importance(version)
+            importance = explain.version_importance(version=version)
         except VersionUnavailable as exc:
             # Say so instead of offering a form that can only fail.
             unavailable, form = exc.message, None
@@ -95,8 +99,12 @@ def model_page(request, name):
         if version
         else [],
         "explicit_version": explicit,
-        "traffic_policy": traffic.policy_row(model) if access.is_staff(request.user) else None,
-        "retrain_policy": policies.policy_get(model) if access.is_staff(request.user) else None,
+        "traffic_policy": traffic.policy_row(model=model)
+        if access.is_staff(user=request.user)
+        else None,
+        "retrain_policy": policies.policy_get(model=model)
+        if access.is_staff(user=request.user)
+        else None,
         "form": form,
         "importance": importance,
         "unavailable": unavailable,

@@ -145,7 +145,7 @@ class TrainingForm(forms.Form):
             self.fields["target"].choices = [(c, c) for c in dataset.column_names]
             self.fields["target"].initial = dataset.target
             self.fields["model"].initial = dataset.name
-            notes = {c["name"]: c["note"] for c in dataset_profile(dataset)}
+            notes = {c["name"]: c["note"] for c in dataset_profile(dataset=dataset)}
             self.fields["features"].choices = [
                 (c, f"{c} ({notes[c]})" if notes.get(c) else c)
                 for c in dataset.column_names
@@ -155,7 +155,7 @@ class TrainingForm(forms.Form):
                 c for c in dataset.column_names if c != dataset.target and not notes.get(c)
             ]
             # A sensible first choice for the dataset's task (any algorithm may be picked).
-            regression = dataset_task_guess(dataset) == Task.REGRESSION
+            regression = dataset_task_guess(dataset=dataset) == Task.REGRESSION
             self.fields["algorithm"].initial = "ridge" if regression else "logistic_regression"
 
     def exclude(self) -> list[str] | None:

@@ -9,8 +9,8 @@ from predictor.services import logins
 
 
 def lockout_response(request, original_response=None, credentials=None):
-    text = logins.message(request)
-    retry = str(logins.cool_off_seconds(request))
+    text = logins.message(request=request)
+    retry = str(logins.cool_off_seconds(request=request))
     if request.path.startswith(("/api/", "/v2/")):
         response = JsonResponse({"detail": text}, status=429)
     else:

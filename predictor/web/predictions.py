@@ -48,7 +48,7 @@ def prediction_page(request, pk):
         else:
             return redirect(reverse("prediction-page", args=[pk]) + "?thanks=1")
     inputs = prediction.inputs
-    if request.GET.get("decrypt") == "true" and access.may_decrypt(request.user):
+    if request.GET.get("decrypt") == "true" and access.may_decrypt(user=request.user):
         inputs = sealing.unseal(inputs, prediction.sealed)
     probabilities = None
     if prediction.probabilities:
@@ -100,7 +100,7 @@ def history(request):
         # A bad filter shows its error and no rows: never the unfiltered list.
         try:
             context["page"] = history_log.page(
-                filters.qs if filters.is_bound else base,
+                queryset=filters.qs if filters.is_bound else base,
                 cursor=request.GET.get("cursor"),
                 size=HISTORY_PAGE_SIZE,
             )

@@ -21,7 +21,7 @@ from predictor.web.common import staff_reads_managers_write
 def traffic_page(request, name):
     """See (staff) and change (managers) the traffic policy; every change recorded."""
     model = selectors.model_usable(name=name, user=request.user)
-    row = traffic.policy_row(model)
+    row = traffic.policy_row(model=model)
     form = {
         "routes": ", ".join(f"{r['version']}:{r['weight']}" for r in row.routes),
         "shadows": ", ".join(str(v) for v in row.shadows),
@@ -33,8 +33,8 @@ def traffic_page(request, name):
         try:
             traffic.policy_set(
                 model=model,
-                routes=traffic.routes_parse(form["routes"]),
-                shadows=traffic.shadows_parse(form["shadows"]),
+                routes=traffic.routes_parse(text=form["routes"]),
+                shadows=traffic.shadows_parse(text=form["shadows"]),
                 reason=form["reason"],
                 user=request.user,
             )
@@ -99,10 +99,10 @@ def compare_page(request, name):
     by_number = {v.version: v for v in versions}
     for entry in result["versions"]:
         # What promoting it would change for production's clients (the form asks then).
-        entry["inputs_change"] = production_schema_change(by_number[entry["version"]])
+        entry["inputs_change"] = production_schema_change(version=by_number[entry["version"]])
     context.update(
         result=result,
-        sentence=compare.sentence(result, model.task),
+        sentence=compare.sentence(result=result, task=model.task),
         holdout_rows=_holdout_rows(result["versions"]),
     )
     return render(

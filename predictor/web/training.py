@@ -87,7 +87,7 @@ def _look(dataset):
     if dataset is None:
         return None
     try:
-        return dataset_look(dataset)
+        return dataset_look(dataset=dataset)
     except ServiceError:
         return None
 
@@ -105,7 +105,7 @@ def job_page(request, pk):
         if refused:
             return refused
         try:
-            jobs.job_cancel(job, user=request.user)
+            jobs.job_cancel(job=job, user=request.user)
         except ServiceError as exc:
             messages.error(request, exc.message)
         else:
@@ -121,8 +121,8 @@ def job_page(request, pk):
         production = selectors.production_versions([job.version.model]).get(job.version.model_id)
         if production is not None and production.pk != job.version.pk:
             context["production"] = production
-            context["can_manage"] = access.is_manager(request.user)
-            context["schema_change"] = production_schema_change(job.version)
+            context["can_manage"] = access.is_manager(user=request.user)
+            context["schema_change"] = production_schema_change(version=job.version)
     return render(request, "predictor/job.html", context)
 
 

@@ -36,7 +36,7 @@ def _label_datatype(classes: list) -> str:
 
 def output_names(version: ModelVersion) -> list[str]:
     names = ["predict"]
-    if runtime.runtime_for(version).has_probabilities:
+    if runtime.runtime_for(version=version).has_probabilities:
         names.append("predict_proba")
     return names
 
@@ -239,7 +239,7 @@ def infer(
         records=records,
         source=Source.V2,
         user=user,
-        request_id=given_id if inference.request_id_valid(given_id) else request_id,
+        request_id=given_id if inference.request_id_valid(given=given_id) else request_id,
         shadows=shadows,
     )
     outputs = []

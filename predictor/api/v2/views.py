@@ -96,7 +96,7 @@ class ModelReady(V2View):
         found = self.version_for(request, name, version)
         body = {"name": found.model.name, "version": str(found.version), "ready": True}
         try:
-            runtime.runtime_for(found)
+            runtime.runtime_for(version=found)
         except VersionUnavailable as exc:
             # Not ready is an answer, not a server error: 400 as Triton answers it.
             body.update(ready=False, error=exc.message)

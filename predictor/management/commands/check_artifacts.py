@@ -23,7 +23,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         versions = selectors.versions_for_check(include_archived=options["all"])
-        broken = {v.pk: (v, fault, message) for v, fault, message in versions_unloadable(versions)}
+        broken = {
+            v.pk: (v, fault, message)
+            for v, fault, message in versions_unloadable(versions=versions)
+        }
         for version in versions:
             if not version.is_imported or version.pk in broken:
                 continue

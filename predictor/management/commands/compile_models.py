@@ -19,7 +19,7 @@ class Command(BaseCommand):
         done = 0
         for version in versions:
             try:
-                compiled = version_compile(version)
+                compiled = version_compile(version=version)
             except ServiceError as exc:  # its pipeline does not load: nothing to compile
                 self.stdout.write(self.style.WARNING(f"{version}: not compiled: {exc.message}"))
                 continue

@@ -28,7 +28,9 @@ class Command(BaseCommand):
         parser.add_argument("--batch", type=int, default=retention.BATCH, help="Rows a batch.")
 
     def handle(self, *args, **options):
-        days = retention.retention_days(options["older_than"], settings.PREDICTION_RETENTION_DAYS)
+        days = retention.retention_days(
+            given=options["older_than"], configured=settings.PREDICTION_RETENTION_DAYS
+        )
         if days is None:
             raise CommandError(
                 "give --older-than DAYS or set PREDICTION_RETENTION_DAYS (unset keeps everything)"

@@ -21,7 +21,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         try:
             since, until = (
-                timestamps.timestamp_parse(options[name], field=f"--{name}")
+                timestamps.timestamp_parse(text=options[name], field=f"--{name}")
                 if options[name]
                 else None
                 for name in ("since", "until")

@@ -12,4 +12,4 @@ class Command(BaseCommand):
         parser.add_argument("job_id", type=int)
 
     def handle(self, *args, **options):
-        jobs.job_run_claimed(options["job_id"])
+        jobs.job_run_claimed(job_id=options["job_id"])

@@ -43,14 +43,14 @@ FEEDBACK = ("labelled", "correct", "abs_error_sum", "sq_error_sum")
 FIGURES = (*SUMS, *COUNTS, *FEEDBACK)
 
 
-def latency_bucket(ms: float) -> str:
+def latency_bucket(*, ms: float) -> str:
     for bound in LATENCY_BOUNDS_MS:
         if ms <= bound:
             return f"le_{bound:g}"
     return INF
 
 
-def hour_of(moment):
+def hour_of(*, moment):
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
@@ -93,7 +93,7 @@ def _category_counts(values: list, stat: dict) -> Counter:
     return Counter(MISSING if v is None else (str(v) if str(v) in known else OTHER) for v in values)
 
 
-def value_counts(values: list, stat: dict) -> Counter:
+def value_counts(*, values: list, stat: dict) -> Counter:
     """Counts of values on one reference distribution: bin index (numeric), category or
     `OTHER` (categorical), `MISSING` for absent values."""
     if stat.get("type") == CATEGORICAL:
@@ -101,12 +101,12 @@ def value_counts(values: list, stat: dict) -> Counter:
     return _numeric_counts(values, stat)
 
 
-def sensitive_of(version) -> frozenset:
+def sensitive_of(*, version) -> frozenset:
     """The sensitive features of a version: its registered model's list."""
     return frozenset(version.model.sensitive or ())
 
 
-def small_counts_merged(counts: dict, *, minimum: int) -> dict:
+def small_counts_merged(*, counts: dict, minimum: int) -> dict:
     """Counts of a sensitive feature as they may be shown: bins or categories counted fewer
     than `minimum` times merged into `OTHER`, which is dropped if still below it."""
     shown, merged = {}, 0
@@ -120,13 +120,15 @@ def small_counts_merged(counts: dict, *, minimum: int) -> dict:
     return shown
 
 
-def feature_counts(version, records: list[dict]) -> dict[str, Counter]:
+def feature_counts(*, version, records: list[dict]) -> dict[str, Counter]:
     reference = version.reference_stats or {}
     counts = {}
     for feature in version.schema:
         stat = reference.get(feature["name"])
         if stat:
-            counts[feature["name"]] = value_counts([r.get(feature["name"]) for r in records], stat)
+            counts[feature["name"]] = value_counts(
+                values=[r.get(feature["name"]) for r in records], stat=stat
+            )
     return counts
 
 
@@ -144,19 +146,19 @@ def _bounded(value: float) -> float:
     return max(-SUM_BOUND, min(SUM_BOUND, value))
 
 
-def output_counts(version, outputs: list) -> tuple[Counter, float, float]:
+def output_counts(*, version, outputs: list) -> tuple[Counter, float, float]:
     """Classes counted by label; regression values on the target's training bins, with
     their sum and sum of squares (each value at most ±`SUM_BOUND`)."""
     if not _regression(version):
         return Counter(map(str, outputs)), 0.0, 0.0
     stat = (version.reference_stats or {}).get(OUTPUT)
     numbers = [float(o) for o in outputs if _numeric(o)]
-    counts = value_counts(numbers, stat) if stat else Counter()
+    counts = value_counts(values=numbers, stat=stat) if stat else Counter()
     bounded = [_bounded(x) for x in numbers]
     return counts, math.fsum(bounded), math.fsum(x * x for x in bounded)
 
 
-def feedback_figures(version, output, actual) -> dict:
+def feedback_figures(*, version, output, actual) -> dict:
     """What one labelled prediction adds to the feedback figures (zero when unlabelled)."""
     if actual is None:
         return dict.fromkeys(FEEDBACK, 0)
@@ -247,7 +249,7 @@ class Figures:
         return out
 
 
-def without_features(figures: Figures, names) -> Figures:
+def without_features(*, figures: Figures, names) -> Figures:
     """The figures with no counts of the features `names` (a per-user key's share)."""
     if not names or not any(name in figures.features for name in names):
         return figures
@@ -268,13 +270,15 @@ class Served:
     latency_ms: float
 
 
-def tally_of(served: Iterable[Served]) -> "Tally":
+def tally_of(*, served: Iterable[Served]) -> "Tally":
     """The increments of many requests: those of one hour, version, source and user are
     counted together, once."""
     tally = Tally()
     groups = defaultdict(list)
     for item in served:
-        groups[(item.version.pk, hour_of(item.moment), item.source, item.user_id)].append(item)
+        groups[(item.version.pk, hour_of(moment=item.moment), item.source, item.user_id)].append(
+            item
+        )
     for items in groups.values():
         first = items[0]
         tally.add_requests(
@@ -305,21 +309,23 @@ class Tally:
         figures.requests += len(latencies)
         figures.latency_ms_sum += math.fsum(latencies)
         for ms in latencies:
-            figures.latency[latency_bucket(ms)] += 1
-        counts, total, squares = output_counts(version, outputs)
+            figures.latency[latency_bucket(ms=ms)] += 1
+        counts, total, squares = output_counts(version=version, outputs=outputs)
         figures.outputs.update(counts)
         figures.output_sum += total
         figures.output_sumsq += squares
-        for name, counted in feature_counts(version, records).items():
+        for name, counted in feature_counts(version=version, records=records).items():
             figures.features[name].update(counted)
         mine, everyone = self._keys(version, moment, source, user_id)
         self.keys[everyone].merge(figures)
-        self.keys[mine].merge(without_features(figures, sensitive_of(version)))
+        self.keys[mine].merge(
+            without_features(figures=figures, names=sensitive_of(version=version))
+        )
         return figures
 
     @staticmethod
     def _keys(version, moment, source, user_id) -> tuple:
-        hour = hour_of(moment)
+        hour = hour_of(moment=moment)
         return (
             (hour, version.model_id, version.pk, source, user_id or ANONYMOUS),
             (hour, version.model_id, version.pk, source, ALL_USERS),
@@ -368,7 +374,7 @@ def _update_clause(table: str, add_json: str) -> str:
     return f"ON CONFLICT ({', '.join(KEY_COLUMNS)}) DO UPDATE SET " + ", ".join(sets)
 
 
-def upsert_postgresql(connection) -> str:
+def upsert_postgresql(*, connection) -> str:
     """The upsert of a JSON document of keys (one parameter), for PostgreSQL; usable as a
     CTE of the statement that inserts the rows."""
     table = connection.ops.quote_name(PredictionHour._meta.db_table)
@@ -384,7 +390,7 @@ def upsert_postgresql(connection) -> str:
     )
 
 
-def upsert_generic(connection, document: list[list]) -> tuple[str, list]:
+def upsert_generic(*, connection, document: list[list]) -> tuple[str, list]:
     """The same upsert as a multi-row VALUES statement (SQLite)."""
     table = connection.ops.quote_name(PredictionHour._meta.db_table)
     one = "(" + ", ".join(["%s"] * len(COLUMNS)) + ")"
@@ -415,9 +421,9 @@ def tally_write(tally: Tally, using: str) -> None:
     document = tally.document()
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(upsert_postgresql(connection), [json.dumps(document)])
+            cursor.execute(upsert_postgresql(connection=connection), [json.dumps(document)])
         else:
-            cursor.execute(*upsert_generic(connection, document))
+            cursor.execute(*upsert_generic(connection=connection, document=document))
 
 
 def json_add(a, b):

@@ -38,7 +38,7 @@ def delay() -> float:
     return float(getattr(settings, "PREDICTION_AGGREGATES_DELAY", 0) or 0)
 
 
-def add(served: list[aggregates.Served]) -> None:
+def add(*, served: list[aggregates.Served]) -> None:
     """Requests whose rows were committed: counted and added within `delay()` (counting
     them here, a request at a time, cost more than their INSERT)."""
     with _lock:
@@ -83,7 +83,7 @@ _UNADDABLE = (DataError, ArithmeticError, TypeError, ValueError)
 
 
 def _add(served: list[aggregates.Served]) -> None:
-    tally = aggregates.tally_of(served)
+    tally = aggregates.tally_of(served=served)
     with transaction.atomic(using=DEFAULT_DB_ALIAS):
         aggregates.tally_write(tally, DEFAULT_DB_ALIAS)
 

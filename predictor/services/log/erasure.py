@@ -141,7 +141,7 @@ def _batch_request_ids(user) -> set[str]:
 def _archives_erase(directory: Path, *, user, dry_run: bool) -> tuple[int, list[str], set[str]]:
     """(rows of theirs, files that held them, their batch request ids) in the archives of
     `directory`; each such file rewritten without them unless `dry_run`."""
-    name = csvsafe.cell(user.username)  # as the archive wrote it
+    name = csvsafe.cell(value=user.username)  # as the archive wrote it
     removed, files, request_ids = 0, [], set()
     if not directory.is_dir():
         return removed, files, request_ids
@@ -210,13 +210,13 @@ def _sensitive_counts(user) -> dict[tuple, dict[str, Counter]]:
         if version_id not in versions:
             versions[version_id] = ModelVersion.objects.select_related("model").get(pk=version_id)
         version = versions[version_id]
-        hidden = aggregates.sensitive_of(version)
+        hidden = aggregates.sensitive_of(version=version)
         if not hidden:
             continue
         record = sealing.unseal(inputs, sealed) if sealed else inputs
-        for name, counted in aggregates.feature_counts(version, [record]).items():
+        for name, counted in aggregates.feature_counts(version=version, records=[record]).items():
             if name in hidden and record.get(name) != sealing.REDACTED:
-                counts[(aggregates.hour_of(at), version_id, source)][name].update(counted)
+                counts[(aggregates.hour_of(moment=at), version_id, source)][name].update(counted)
     return counts
 
 

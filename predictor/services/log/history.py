@@ -55,7 +55,7 @@ def _cursor(direction: str, row) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def cursor_parse(text: str) -> tuple[str, datetime, int]:
+def cursor_parse(*, text: str) -> tuple[str, datetime, int]:
     """(direction, created_at, id) of an opaque cursor; InvalidInput naming `cursor`."""
     try:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
@@ -71,14 +71,14 @@ def cursor_parse(text: str) -> tuple[str, datetime, int]:
     return direction, moment, pk
 
 
-def page(queryset, *, cursor: str | None, size: int) -> Page:
+def page(*, queryset, cursor: str | None, size: int) -> Page:
     """One page of `queryset` (already filtered) from a cursor (None: the newest rows)."""
     if cursor is None:
         rows = list(queryset.order_by("-created_at", "-id")[: size + 1])
         more = len(rows) > size
         rows = rows[:size]
         return Page(rows, _cursor(OLDER, rows[-1]) if more else None, None)
-    direction, moment, pk = cursor_parse(cursor)
+    direction, moment, pk = cursor_parse(text=cursor)
     if direction == OLDER:
         older = queryset.filter(created_at__lte=moment).filter(
             Q(created_at__lt=moment) | Q(id__lt=pk)
@@ -114,7 +114,7 @@ def _plain(value):
     if value is None:
         return ""
     if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-        return csvsafe.cell(value)
+        return csvsafe.cell(value=value)
     return json.dumps(value)
 
 
@@ -122,9 +122,9 @@ def _latency(ms: float) -> str:
     return f"{ms:.3f}".rstrip("0").rstrip(".")
 
 
-def header(features: list[str] | None) -> list[str]:
+def header(*, features: list[str] | None) -> list[str]:
     """The header row; a feature's name is a cell like any other (`=1+2` → `'=1+2`)."""
-    return csvsafe.row(COLUMNS + (list(features) if features is not None else ["inputs"]))
+    return csvsafe.row(values=COLUMNS + (list(features) if features is not None else ["inputs"]))
 
 
 class _Echo:
@@ -152,7 +152,7 @@ VALUES = (
 def csv_lines(values, features, *, decrypt: bool = False):
     """CSV lines (text, header first) of rows given as tuples of `VALUES`, in chunks."""
     writer = csv.writer(_Echo())
-    yield writer.writerow(header(features))
+    yield writer.writerow(header(features=features))
     chunk = []
     for pk, at, model, version, source, user, out, probs, actual, ms, rid, inputs, sealed in values:
         if decrypt and sealed:
@@ -163,12 +163,12 @@ def csv_lines(values, features, *, decrypt: bool = False):
             model,
             version,
             source,
-            csvsafe.cell(user),
+            csvsafe.cell(value=user),
             _plain(out),
             json.dumps(probs) if probs is not None else "",
             _plain(actual),
             _latency(ms),
-            csvsafe.cell(rid),
+            csvsafe.cell(value=rid),
         ]
         if features is None:
             line.append(json.dumps(inputs))
@@ -248,7 +248,7 @@ def _copy_sql(queryset, features) -> tuple[str, list]:
 
 def _copy_rows(connection, queryset, features):
     writer = csv.writer(_Echo())
-    yield writer.writerow(header(features)).encode()
+    yield writer.writerow(header(features=features)).encode()
     sql, params = _copy_sql(queryset, features)
     with connection.cursor() as cursor:
         raw = cursor.cursor  # psycopg's own cursor, for COPY (which takes no parameters)
@@ -269,7 +269,7 @@ def _copy_rows(connection, queryset, features):
         cursor.execute("RESET work_mem")
 
 
-def export(queryset, *, features: list[str] | None = None, decrypt: bool = False):
+def export(*, queryset, features: list[str] | None = None, decrypt: bool = False):
     """The CSV of every row of `queryset`, newest first, as an iterator of byte chunks:
     `COLUMNS`, then one column per feature (`features`) or the inputs as JSON."""
     connection = connections[queryset.db]

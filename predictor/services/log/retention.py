@@ -110,7 +110,7 @@ def _archive(ids: list[int], directory: Path, files: dict, result: Pruned) -> in
     return len(ids)
 
 
-def retention_days(given: int | None, configured: int | None) -> int | None:
+def retention_days(*, given: int | None, configured: int | None) -> int | None:
     """The days to keep: the command's --older-than, else PREDICTION_RETENTION_DAYS."""
     return given if given is not None else configured
 
@@ -137,7 +137,7 @@ def rebuild(*, since: datetime | None = None, until: datetime | None = None) -> 
     one flush for one request count as one request. (hours, rows) rebuilt."""
     rows = Prediction.objects.all()
     if since is not None:
-        rows = rows.filter(created_at__gte=aggregates.hour_of(since))
+        rows = rows.filter(created_at__gte=aggregates.hour_of(moment=since))
     if until is not None:
         rows = rows.filter(created_at__lt=until)
     hours = sorted(
@@ -161,10 +161,10 @@ def rebuild(*, since: datetime | None = None, until: datetime | None = None) -> 
                 inputs = sealing.unseal(inputs, sealed)
             request.append((inputs, output, actual, ms))
             count += 1
-            if current is not None and aggregates.hour_of(at) != current:
+            if current is not None and aggregates.hour_of(moment=at) != current:
                 aggregates.tally_write(tally, DEFAULT_DB_ALIAS)
                 tally = aggregates.Tally()
-            current = aggregates.hour_of(at)
+            current = aggregates.hour_of(moment=at)
         if request:
             _add_request(tally, versions, key, request)
         aggregates.tally_write(tally, DEFAULT_DB_ALIAS)
@@ -190,5 +190,5 @@ def _add_request(tally, versions, key, request) -> None:
                 moment=at,
                 source=source,
                 user_id=user_id,
-                figures=aggregates.feedback_figures(version, output, actual),
+                figures=aggregates.feedback_figures(version=version, output=output, actual=actual),
             )

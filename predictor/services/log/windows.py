@@ -18,12 +18,12 @@ from predictor.services.log import aggregates, deferred
 HOUR = timedelta(hours=1)
 
 
-def floor_hour(moment: datetime) -> datetime:
+def floor_hour(*, moment: datetime) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
-def ceil_hour(moment: datetime) -> datetime:
-    floor = floor_hour(moment)
+def ceil_hour(*, moment: datetime) -> datetime:
+    floor = floor_hour(moment=moment)
     return floor if floor == moment else floor + HOUR
 
 
@@ -74,11 +74,11 @@ class Window:
     rows: object
 
 
-def window(scope: Scope, since: datetime, until: datetime) -> Window:
+def window(*, scope: Scope, since: datetime, until: datetime) -> Window:
     """The figures of [since, until): whole hours from aggregates, the ends from rows."""
-    first, last = ceil_hour(since), floor_hour(until)
+    first, last = ceil_hour(moment=since), floor_hour(moment=until)
     if until >= timezone.now():
-        last = ceil_hour(until)  # the current hour's aggregate is exactly its rows so far
+        last = ceil_hour(moment=until)  # the current hour's aggregate is exactly its rows so far
     if first >= last:  # no whole hour inside: everything from the rows
         return Window(
             since,

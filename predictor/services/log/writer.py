@@ -80,7 +80,7 @@ def _postgresql(connection, rows: list[dict], created_at, tally) -> tuple[str, l
     if not tally:
         return insert, params
     sql = (
-        f"WITH rows AS ({insert}), hours AS ({aggregates.upsert_postgresql(connection)}) "
+        f"WITH rows AS ({insert}), hours AS ({aggregates.upsert_postgresql(connection=connection)}) "
         "SELECT id FROM rows ORDER BY id"
     )
     return sql, [*params, json.dumps(tally.document(), separators=(",", ":"))]
@@ -149,7 +149,7 @@ def _prepared_cursor(connection):
         return connection._prepare_cursor(_PreparingCursor(connection.connection))
 
 
-def rows_write(rows: list[dict], served: list[aggregates.Served] = ()) -> list[int]:
+def rows_write(*, rows: list[dict], served: list[aggregates.Served] = ()) -> list[int]:
     """Insert the rows (dicts of `COLUMNS`, one `created_at` for all) and add what the
     requests that `served` them count to the hourly aggregates, atomically, committed
     before this returns; the rows' ids in order. If the log cannot be written, none of it
@@ -161,7 +161,7 @@ def rows_write(rows: list[dict], served: list[aggregates.Served] = ()) -> list[i
     if served and deferred.delay() > 0:
         later = served
     elif served:
-        tally = aggregates.tally_of(served)
+        tally = aggregates.tally_of(served=served)
     try:
         if connection.vendor == "postgresql":
             sql, params = _postgresql(connection, rows, rows[0]["created_at"], tally)
@@ -181,5 +181,5 @@ def rows_write(rows: list[dict], served: list[aggregates.Served] = ()) -> list[i
             "the prediction could not be logged, so it is not served; try again shortly"
         ) from exc
     if later:
-        deferred.add(later)
+        deferred.add(served=later)
     return ids

@@ -51,7 +51,7 @@ def exposition() -> bytes:
     """Every family in Prometheus' text format, totals over all worker processes."""
     made = families()
     with never_raises("process"):
-        process.sample(made)
+        process.sample(families=made)
     registry = CollectorRegistry()
     if made.registry is None:
         prometheus_multiprocess.MultiProcessCollector(registry)

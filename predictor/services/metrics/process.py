@@ -11,7 +11,7 @@ PROCESS_SAMPLE_SECONDS = 5.0
 _sampler: threading.Thread | None = None
 
 
-def sample(families: _Families) -> None:
+def sample(*, families: _Families) -> None:
     cpu = sum(os.times()[:2])
     try:
         with open("/proc/self/statm") as fh:
@@ -45,5 +45,5 @@ def process_sampler_start() -> None:
 def _sample_forever(families: _Families) -> None:
     while True:
         with never_raises("process"):
-            sample(families)
+            sample(families=families)
         time.sleep(PROCESS_SAMPLE_SECONDS)

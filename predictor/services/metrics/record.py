@@ -54,7 +54,7 @@ def job_ended(*, status: str) -> None:
         families().jobs.labels(str(status)).inc()
 
 
-def status_of(exc: BaseException) -> int:
+def status_of(*, exc: BaseException) -> int:
     """The HTTP status a door answers for an exception that left the service (a door
     knows better for its own exceptions: it sets `RequestTimer.code` first)."""
     if isinstance(exc, DatabaseError):
@@ -67,7 +67,7 @@ def status_of(exc: BaseException) -> int:
     return code if isinstance(code, int) else 500
 
 
-def model_label(name: str) -> str:
+def model_label(*, name: str) -> str:
     """The name of an existing model, else "unknown": a label must not take any value a
     client sends."""
     try:
@@ -89,7 +89,7 @@ class RequestTimer:
         code = self.code or 500
         # A 2xx names an existing model; a refusal or a redirect (a page hiding whether
         # the model exists) may name anything a client sent.
-        model = self.model_name if 200 <= code < 300 else model_label(self.model_name)
+        model = self.model_name if 200 <= code < 300 else model_label(name=self.model_name)
         prediction_request(
             model_name=model,
             source=self.source,
@@ -107,7 +107,7 @@ def prediction_request_timed(*, source: str, model_name: str):
         yield timer
     except BaseException as exc:
         if timer.code is None:
-            timer.code = status_of(exc)
+            timer.code = status_of(exc=exc)
         raise
     finally:
         timer.finish()

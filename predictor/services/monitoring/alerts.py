@@ -63,9 +63,9 @@ def _previous(version: ModelVersion) -> str:
 
 def _judged(version: ModelVersion, report: dict | None = None) -> dict:
     """The version's report, its status recorded as its MonitorState."""
-    report = report or monitoring.report(version)
+    report = report or monitoring.report(version=version)
     try:
-        runtime.runtime_for(version)
+        runtime.runtime_for(version=version)
     except VersionUnavailable as exc:  # a version that cannot serve is degraded, whatever else
         report = {**report, "status": monitoring.DEGRADED, "unavailable": exc.message}
     MonitorState.objects.update_or_create(
@@ -74,7 +74,7 @@ def _judged(version: ModelVersion, report: dict | None = None) -> dict:
     return report
 
 
-def check(version: ModelVersion, *, report: dict | None = None) -> Checked:
+def check(*, version: ModelVersion, report: dict | None = None) -> Checked:
     report = _judged(version, report)
     status, previous = report["status"], _previous(version)
     fires = status != previous and (
@@ -128,7 +128,7 @@ def deliver(alert: MonitoringAlert, attempts: int = 2) -> bool:
 
 def monitor_all() -> list[Checked]:
     versions = ModelVersion.objects.filter(stage=Stage.PRODUCTION).select_related("model")
-    return [check(v) for v in versions.order_by("model__name")]
+    return [check(version=v) for v in versions.order_by("model__name")]
 
 
 @dataclass
@@ -146,14 +146,14 @@ def _window_rows(version_ids, since):
     return scope.rows().filter(created_at__gte=since).order_by()
 
 
-def states_current(versions, *, now: datetime | None = None) -> dict[int, Shown]:
+def states_current(*, versions, now: datetime | None = None) -> dict[int, Shown]:
     """version id → where it stands: the last pass's MonitorState; for a version with
     traffic in the last 24 hours whose state is missing or older than
     MONITOR_INTERVAL_SECONDS (300 s when the worker's pass is off), its status computed now
     and recorded (the alerts stay the pass's to raise). Versions with neither are left out."""
     versions = list(versions)
     now = now or timezone.now()
-    since = windows.floor_hour(now - timedelta(hours=24))
+    since = windows.floor_hour(moment=now - timedelta(hours=24))
     max_age = timedelta(seconds=settings.MONITOR_INTERVAL_SECONDS or 300)
     states = {s.version_id: s for s in MonitorState.objects.filter(version__in=versions)}
     for version in versions:

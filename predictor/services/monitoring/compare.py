@@ -38,7 +38,7 @@ DEFAULT_DAYS = 7
 REGRESSION_AGREEMENT = 0.05  # regression outputs "agree" within 5% of the served value
 
 
-def versions_parse(model, text) -> list[ModelVersion]:
+def versions_parse(*, model, text) -> list[ModelVersion]:
     if not text:
         raise InvalidInput("name two or more versions: ?versions=2,3", field="versions")
     try:
@@ -80,7 +80,7 @@ def _same(task: str, a, b) -> bool:
     return abs(float(a) - float(b)) <= REGRESSION_AGREEMENT * scale
 
 
-def report(model, versions: list[ModelVersion], *, since=None, until=None) -> dict:
+def report(*, model, versions: list[ModelVersion], since=None, until=None) -> dict:
     until = until or timezone.now()
     since = since or until - timedelta(days=DEFAULT_DAYS)
     if since >= until:
@@ -114,7 +114,9 @@ def report(model, versions: list[ModelVersion], *, since=None, until=None) -> di
         if origin is not None and origin[2] is not None:
             outcomes[version_id][served_id] = (output, origin[2])
 
-    span = windows.window(windows.Scope(version_ids=tuple(ids), shadows=True), since, until)
+    span = windows.window(
+        scope=windows.Scope(version_ids=tuple(ids), shadows=True), since=since, until=until
+    )
     figures = defaultdict(aggregates.Figures)
     for hour in span.hours:
         figures[hour.version_id].merge(aggregates.Figures.from_row(hour))
@@ -125,7 +127,7 @@ def report(model, versions: list[ModelVersion], *, since=None, until=None) -> di
         requests[(version_id, rid, at)] = ms
     extra_latency = defaultdict(Counter)
     for (version_id, _, _), ms in requests.items():
-        extra_latency[version_id][aggregates.latency_bucket(ms)] += 1
+        extra_latency[version_id][aggregates.latency_bucket(ms=ms)] += 1
 
     per_version = []
     errors = {}
@@ -144,7 +146,7 @@ def report(model, versions: list[ModelVersion], *, since=None, until=None) -> di
         if task == Task.CLASSIFICATION:
             right = sum(1 for o, a in pairs if o == a)
             entry["accuracy"] = right / len(pairs) if pairs else None
-            entry["interval"] = wilson_interval(right, len(pairs))
+            entry["interval"] = wilson_interval(correct=right, n=len(pairs))
         else:
             err = np.array([abs(float(a) - float(o)) for o, a in pairs], dtype=float)
             errors[v.pk] = err
@@ -186,7 +188,7 @@ def _recorded(version: ModelVersion, *, first: ModelVersion, failures) -> dict:
     """What is known of a version without traffic: its training record, its inputs against
     the first version's, and its failures as a shadow."""
     metrics = version.metrics or {}
-    change = schema_change(first.schema, version.schema)
+    change = schema_change(old=first.schema, new=version.schema)
     dataset = version.dataset
     return {
         "holdout": {
@@ -254,7 +256,7 @@ def _p_value(task, a: dict, b: dict) -> float | None:
     return None if math.isnan(result.pvalue) else float(result.pvalue)
 
 
-def sentence(result: dict, task: str) -> str:
+def sentence(*, result: dict, task: str) -> str:
     """What the numbers say, in words, for the first pair."""
     if len(result["versions"]) < 2:
         return ""
@@ -311,8 +313,8 @@ def model_report(*, model_name: str, user, versions=None, since=None, until=None
 
     model = routing.model_get(name=model_name, user=user)
     return report(
-        model,
-        versions_parse(model, versions),
-        since=timestamps.timestamp_parse(since, field="since") if since else None,
-        until=timestamps.timestamp_parse(until, field="until") if until else None,
+        model=model,
+        versions=versions_parse(model=model, text=versions),
+        since=timestamps.timestamp_parse(text=since, field="since") if since else None,
+        until=timestamps.timestamp_parse(text=until, field="until") if until else None,
     )

@@ -94,7 +94,7 @@ def _status(psi_value: float, p_value: float | None) -> str:
 
 
 def _sample(version, span) -> list[dict]:
-    rows = window.all_rows(version, span).order_by("-created_at", "-id")[:KS_SAMPLE]
+    rows = window.all_rows(version=version, span=span).order_by("-created_at", "-id")[:KS_SAMPLE]
     return [
         sealing.unseal(inputs, sealed) if sealed else inputs
         for inputs, sealed in rows.values_list("inputs", "sealed")
@@ -150,20 +150,20 @@ def _feature(name: str, stat: dict, observed: Counter, sample: list, n: int, hid
     entry["missing"] = missing
     entry["reference"] = expected
     entry["window"] = (
-        aggregates.small_counts_merged(present, minimum=settings.PRIVACY_MIN_COUNT)
+        aggregates.small_counts_merged(counts=present, minimum=settings.PRIVACY_MIN_COUNT)
         if hidden  # a sensitive feature's rare bins would point at a person
         else dict(present)
     )
     return entry
 
 
-def drift(version, figures: aggregates.Figures, span) -> dict:
+def drift(*, version, figures: aggregates.Figures, span) -> dict:
     reference = version.reference_stats or {}
     n = figures.predictions
     if not reference or not any(f["name"] in reference for f in version.schema):
         return {"status": UNAVAILABLE, "rows": n, "features": [], "outputs": None}
     sample = _sample(version, span) if n else []
-    hidden = aggregates.sensitive_of(version)
+    hidden = aggregates.sensitive_of(version=version)
     features = []
     for feature in version.schema:
         name, stat = feature["name"], reference.get(feature["name"])

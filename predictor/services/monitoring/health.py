@@ -101,7 +101,7 @@ def _unservable(versions) -> list[tuple[ModelVersion, str]]:
                 artifacts.artifact_read_verified(
                     name=version.compiled_artifact, sha256=version.compiled_sha256
                 )
-            runtime.runtime_for(version)  # loaded once per process, as a request would
+            runtime.runtime_for(version=version)  # loaded once per process, as a request would
         except ServiceError as exc:
             broken.append((version, exc.details.get("fault") or exc.message))
         except DatabaseError:

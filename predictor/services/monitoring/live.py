@@ -18,9 +18,9 @@ from predictor.services.monitoring.window import DEGRADED, INSUFFICIENT, OK
 LIVE_SOURCES = {"staff": FeedbackSource.STAFF, "users": FeedbackSource.USER}
 
 
-def live_by_source(version, span) -> tuple[dict | None, dict]:
+def live_by_source(*, version, span) -> tuple[dict | None, dict]:
     """Live figures over all feedback, and per trusted source (staff, users)."""
-    labelled = window.all_rows(version, span).exclude(actual=None)
+    labelled = window.all_rows(version=version, span=span).exclude(actual=None)
     values = labelled.values_list("output", "actual", "actual_source")
     rows = list(values.iterator(chunk_size=5000))
     by_source = {
@@ -30,7 +30,7 @@ def live_by_source(version, span) -> tuple[dict | None, dict]:
     return _live(version, [(p, a) for p, a, _ in rows]), by_source
 
 
-def wilson_interval(correct: int, n: int) -> list[float] | None:
+def wilson_interval(*, correct: int, n: int) -> list[float] | None:
     """THE 95% interval of an accuracy `correct / n` (Wilson score, scipy's; None for n = 0):
     live figures and the compare report both give it."""
     from scipy import stats  # imported when figures are made
@@ -55,7 +55,7 @@ def _live(version, pairs: list) -> dict | None:
         figures = {
             "labelled": len(pairs),
             "accuracy": correct / len(pairs),
-            "interval": wilson_interval(correct, len(pairs)),
+            "interval": wilson_interval(correct=correct, n=len(pairs)),
             "f1_macro": float(f1_score(actual, predicted, average="macro", zero_division=0)),
             "holdout": {k: holdout[k] for k in ("accuracy", "f1_macro") if k in holdout},
         }
@@ -69,19 +69,19 @@ def _live(version, pairs: list) -> dict | None:
             "holdout": {k: holdout[k] for k in ("mae", "rmse", "r2") if k in holdout},
         }
     figures["min_labels"] = settings.LIVE_MIN_LABELS
-    figures["status"] = live_status(figures, task)
+    figures["status"] = live_status(live=figures, task=task)
     return figures
 
 
-def enough_labels(live: dict | None) -> bool:
+def enough_labels(*, live: dict | None) -> bool:
     """Whether live figures rest on enough labelled rows to judge a version by."""
     return bool(live) and live["labelled"] >= settings.LIVE_MIN_LABELS
 
 
-def live_status(live: dict | None, task: str) -> str:
+def live_status(*, live: dict | None, task: str) -> str:
     if not live:
         return OK
-    if not enough_labels(live):
+    if not enough_labels(live=live):
         return INSUFFICIENT
     tolerance = settings.LIVE_METRIC_TOLERANCE
     holdout = live["holdout"]

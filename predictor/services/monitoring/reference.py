@@ -39,7 +39,7 @@ def _numeric_reference(values: np.ndarray) -> dict:
     edges = np.unique(np.quantile(values, np.linspace(0, 1, REFERENCE_BINS + 1)))
     if edges.size == 1:
         edges = np.array([edges[0], edges[0]])
-    counts = np.bincount(bin_indices(values, edges), minlength=edges.size - 1)
+    counts = np.bincount(bin_indices(values=values, edges=edges), minlength=edges.size - 1)
     step = max(1, values.size // REFERENCE_SAMPLE)
     return {
         "type": NUMERIC,
@@ -84,12 +84,12 @@ def _sealed_numeric_reference(values: np.ndarray) -> dict:
     edges = [low, *(e for e in inner if low < e < high), high]
     if len(edges) < 2 or edges[0] == edges[-1]:
         edges = [low, high]
-    counts = np.bincount(bin_indices(values, edges), minlength=len(edges) - 1)
+    counts = np.bincount(bin_indices(values=values, edges=edges), minlength=len(edges) - 1)
     edges, counts = _merge_small(edges, [int(c) for c in counts], least)
     return {"type": NUMERIC, "edges": edges, "counts": counts, "sealed": True}
 
 
-def bin_indices(values, edges) -> np.ndarray:
+def bin_indices(*, values, edges) -> np.ndarray:
     """Bin of each value on reference edges: below the first edge → 0, above the last → the
     last bin (live values outside the training range still land somewhere)."""
     edges = np.asarray(edges, dtype=float)
@@ -98,7 +98,7 @@ def bin_indices(values, edges) -> np.ndarray:
 
 
 def _reference(series: pd.Series, *, sealed: bool = False) -> dict:
-    if column_is_numeric(series):
+    if column_is_numeric(series=series):
         values = series.dropna().astype(float).to_numpy()
         stats = _sealed_numeric_reference(values) if sealed else _numeric_reference(values)
     else:
@@ -120,9 +120,9 @@ def _reference(series: pd.Series, *, sealed: bool = False) -> dict:
 
 
 def reference_stats_from_frame(
+    *,
     X: pd.DataFrame,
     y: pd.Series | None = None,
-    *,
     classification: bool = False,
     sensitive: list[str] | tuple = (),
 ) -> dict:

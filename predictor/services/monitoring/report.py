@@ -21,17 +21,17 @@ from predictor.services.schema import MISSING, OUTPUT
 
 
 def report(
-    version: ModelVersion,
     *,
+    version: ModelVersion,
     since: datetime | None = None,
     until: datetime | None = None,
     bucket: str = "hour",
 ) -> dict:
     """The monitoring report of a version over [since, until) (default the last 24 h)."""
-    since, until = window.window_check(since, until, bucket)
+    since, until = window.window_check(since=since, until=until, bucket=bucket)
     scope = windows.Scope(version_ids=(version.pk,))
-    span = windows.window(scope, since, until)
-    by_bucket = window.figures_by_bucket(version, span, bucket)
+    span = windows.window(scope=scope, since=since, until=until)
+    by_bucket = window.figures_by_bucket(version=version, span=span, bucket=bucket)
     total = aggregates.Figures()
     for figures in by_bucket.values():
         total.merge(figures)
@@ -52,8 +52,8 @@ def report(
             }
         )
     task = version.model.task
-    live, live_by_source = live_figures.live_by_source(version, span)
-    drifted = drift.drift(version, total, span)
+    live, live_by_source = live_figures.live_by_source(version=version, span=span)
+    drifted = drift.drift(version=version, figures=total, span=span)
     return {
         "model": version.model.name,
         "version": version.version,
@@ -67,7 +67,7 @@ def report(
         "drift": drifted,
         # Only staff's word can make a version degraded: a user's false labels cannot.
         "status": window.worst(
-            drifted["status"], live_figures.live_status(live_by_source["staff"], task)
+            drifted["status"], live_figures.live_status(live=live_by_source["staff"], task=task)
         ),
     }
 
@@ -114,8 +114,8 @@ def version_report(
 
     version_ = routing.version_for(model_name=model_name, user=user, version=version)
     return report(
-        version_,
-        since=timestamps.timestamp_parse(since, field="since") if since else None,
-        until=timestamps.timestamp_parse(until, field="until") if until else None,
+        version=version_,
+        since=timestamps.timestamp_parse(text=since, field="since") if since else None,
+        until=timestamps.timestamp_parse(text=until, field="until") if until else None,
         bucket=bucket or "hour",
     )

@@ -35,13 +35,13 @@ def _floor(moment: datetime, bucket: str) -> datetime:
     return moment.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def window_check(since, until, bucket: str) -> tuple[datetime, datetime]:
+def window_check(*, since, until, bucket: str) -> tuple[datetime, datetime]:
     if since is None and bucket == "minute":
         since = (until or timezone.now()) - timedelta(hours=1)
     elif since is None:
         # The last 24 hours in whole hours (and the current one so far): read from the
         # hourly aggregates alone.
-        since = windows.floor_hour((until or timezone.now()) - timedelta(hours=24))
+        since = windows.floor_hour(moment=(until or timezone.now()) - timedelta(hours=24))
     until = until or timezone.now()
     if since >= until:
         raise InvalidInput("'since' must be before 'until'", field="since")
@@ -97,16 +97,18 @@ def _rows_figures(version, rows, *, bucket: str | None = None) -> dict:
             predictions=len(group["records"]),
             requests=len(group["requests"]),
             latency_ms_sum=sum(group["requests"].values()),
-            latency=Counter(aggregates.latency_bucket(ms) for ms in group["requests"].values()),
+            latency=Counter(aggregates.latency_bucket(ms=ms) for ms in group["requests"].values()),
         )
         counts, figures.output_sum, figures.output_sumsq = aggregates.output_counts(
-            version, group["outputs"]
+            version=version, outputs=group["outputs"]
         )
         figures.outputs.update(counts)
         for name, counted in _feature_counts(version, group["records"]).items():
             figures.features[name].update(counted)
         for output, actual in group["fb"]:
-            figures.add_feedback(aggregates.feedback_figures(version, output, actual))
+            figures.add_feedback(
+                aggregates.feedback_figures(version=version, output=output, actual=actual)
+            )
         merged[key] = figures
     return merged
 
@@ -120,14 +122,14 @@ def _feature_counts(version, records: list[dict]) -> dict[str, Counter]:
         name = feature["name"]
         if reference.get(name):
             values = [r.get(name) for r in records if r.get(name) != sealing.REDACTED]
-            counts[name] = aggregates.value_counts(values, reference[name])
+            counts[name] = aggregates.value_counts(values=values, stat=reference[name])
     return counts
 
 
-def figures_by_bucket(version, span: windows.Window, bucket: str) -> dict:
+def figures_by_bucket(*, version, span: windows.Window, bucket: str) -> dict:
     by_bucket: dict = defaultdict(aggregates.Figures)
     if bucket == "minute":  # minutes need rows
-        return _rows_figures(version, all_rows(version, span), bucket=bucket)
+        return _rows_figures(version, all_rows(version=version, span=span), bucket=bucket)
     for hour in span.hours:
         by_bucket[_floor(hour.hour, bucket)].merge(aggregates.Figures.from_row(hour))
     for key, figures in _rows_figures(version, span.rows, bucket=bucket).items():
@@ -135,6 +137,6 @@ def figures_by_bucket(version, span: windows.Window, bucket: str) -> dict:
     return by_bucket
 
 
-def all_rows(version, span):
+def all_rows(*, version, span):
     scope = windows.Scope(version_ids=(version.pk,))
     return scope.rows().filter(created_at__gte=span.since, created_at__lt=span.until)

@@ -39,7 +39,7 @@ def _root() -> Path:
     return root
 
 
-def sha256_bytes(data: bytes) -> str:
+def sha256_bytes(*, data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
@@ -47,7 +47,7 @@ def artifact_store_bytes(*, data: bytes, fmt: str) -> StoredArtifact:
     """Write bytes to the store under their own hash, atomically (temp file + rename)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown artifact format {fmt!r}")
-    digest = sha256_bytes(data)
+    digest = sha256_bytes(data=data)
     root = _root()
     name = f"{digest}.{fmt}"
     target = root / name
@@ -72,7 +72,7 @@ def artifact_save(*, obj) -> StoredArtifact:
     return artifact_store_bytes(data=buffer.getvalue(), fmt="joblib")
 
 
-def artifact_discard(names) -> None:
+def artifact_discard(*, names) -> None:
     """Remove stored files no version refers to (what a stopped job wrote)."""
     for name in filter(None, names):
         used = (
@@ -102,7 +102,7 @@ def artifact_read_verified(*, name: str, sha256: str) -> bytes:
         raise ArtifactIntegrityError(
             f"artifact {name!r} is missing from the store", fault="artifact missing"
         ) from None
-    actual = sha256_bytes(data)
+    actual = sha256_bytes(data=data)
     if actual != sha256:
         raise ArtifactIntegrityError(
             f"artifact {name!r} does not match its recorded sha256 "
@@ -112,7 +112,7 @@ def artifact_read_verified(*, name: str, sha256: str) -> bytes:
     return data
 
 
-def skops_types(data: bytes) -> set[str]:
+def skops_types(*, data: bytes) -> set[str]:
     """Every type a skops file names, read from its schema without constructing anything.
 
     skops builds a tree of nodes from `schema.json` (no import, no instance); each node is
@@ -155,16 +155,16 @@ def _nodes(root):
             stack.extend(item.values())
 
 
-def skops_check(data: bytes) -> list[str]:
+def skops_check(*, data: bytes) -> list[str]:
     """The file's types, all on the allow-list; else ArtifactIntegrityError naming the rest.
     The archive's size is checked first: its schema is read, nothing is built."""
     skops_archive_check(
-        data,
+        data=data,
         max_uncompressed=settings.SANDBOX_MAX_UNCOMPRESSED_BYTES,
         max_ratio=settings.SANDBOX_MAX_COMPRESSION_RATIO,
     )
-    found = skops_types(data)
-    refused = trusted_types.refused_types(found)
+    found = skops_types(data=data)
+    refused = trusted_types.refused_types(type_names=found)
     if refused:
         raise ArtifactIntegrityError(
             "the skops file holds types outside the server's allow-list: " + ", ".join(refused),
@@ -174,7 +174,7 @@ def skops_check(data: bytes) -> list[str]:
     return sorted(found)
 
 
-def skops_archive_check(data: bytes, *, max_uncompressed: int, max_ratio: int) -> None:
+def skops_archive_check(*, data: bytes, max_uncompressed: int, max_ratio: int) -> None:
     """A skops zip's unpacked size and compression ratio, read from its directory alone
     (before anything is extracted); ArtifactIntegrityError past either limit."""
     try:
@@ -200,7 +200,7 @@ def skops_archive_check(data: bytes, *, max_uncompressed: int, max_ratio: int) -
         )
 
 
-def onnx_session(data: bytes):
+def onnx_session(*, data: bytes):
     """An ONNX Runtime session on one thread: a server process runs many requests at once,
     and one thread keeps a forest's sums in scikit-learn's order."""
     import onnxruntime
@@ -227,7 +227,7 @@ def _deserialise(data: bytes, fmt: str):
             "a skops file is never loaded by a server process", fault="imported"
         )
     if fmt == "onnx":
-        return onnx_session(data)
+        return onnx_session(data=data)
     raise ArtifactIntegrityError(f"unknown artifact format {fmt!r}", fault="unknown format")
 
 

@@ -319,7 +319,7 @@ def _svm_check(model, path: str) -> None:
 
 
 def audit(
-    model, *, callable_types: frozenset[str], max_array_bytes: int, max_total_bytes: int
+    *, model, callable_types: frozenset[str], max_array_bytes: int, max_total_bytes: int
 ) -> dict:
     """Walk everything reachable from `model`; AuditRefused names the first bad value."""
     walker = _Walker(

@@ -87,7 +87,7 @@ def _check_header(text: str) -> list[str]:
     return names
 
 
-def parse_csv(data: bytes) -> pd.DataFrame:
+def parse_csv(*, data: bytes) -> pd.DataFrame:
     """Parse and check CSV bytes; raise InvalidInput naming what is wrong."""
     if not data.strip():
         raise InvalidInput("the file is empty: expected a header row and data rows")
@@ -112,7 +112,7 @@ def parse_csv(data: bytes) -> pd.DataFrame:
     return frame
 
 
-def column_note(series: pd.Series) -> str | None:
+def column_note(*, series: pd.Series) -> str | None:
     """Note "identifier" for a column unique per row (text, or consecutive whole numbers),
     "constant" for one with a single value, else None."""
     from pandas.api.types import is_integer_dtype
@@ -122,20 +122,20 @@ def column_note(series: pd.Series) -> str | None:
         return CONSTANT
     if len(series) < IDENTIFIER_MIN_ROWS or len(values) < len(series) or not values.is_unique:
         return None
-    if not column_is_numeric(values):
+    if not column_is_numeric(series=values):
         return IDENTIFIER
     if is_integer_dtype(values) and int(values.max()) - int(values.min()) == len(values) - 1:
         return IDENTIFIER
     return None
 
 
-def columns_profile(frame: pd.DataFrame) -> list[dict]:
+def columns_profile(*, frame: pd.DataFrame) -> list[dict]:
     """Each column's type and figures, with its share missing, distinct values and note."""
     return [
         {
-            **column_profile(frame[name]),
+            **column_profile(series=frame[name]),
             "distinct": int(frame[name].nunique(dropna=True)),
-            "note": column_note(frame[name]),
+            "note": column_note(series=frame[name]),
         }
         for name in frame.columns
     ]
@@ -144,31 +144,31 @@ def columns_profile(frame: pd.DataFrame) -> list[dict]:
 PROFILE_KEYS = ("name", "type", "missing", "distinct", "note")
 
 
-def dataset_profile(dataset: Dataset) -> list[dict]:
+def dataset_profile(*, dataset: Dataset) -> list[dict]:
     """Per column: name, type, `missing` (share), `distinct` and `note`; from what was stored
     at upload, or (a dataset stored before profiles) from its file."""
     columns = dataset.columns or []
     if not columns or not all("note" in c and "distinct" in c for c in columns):
-        columns = columns_profile(dataset_frame(dataset))
+        columns = columns_profile(frame=dataset_frame(dataset=dataset))
     return [{key: c.get(key) for key in PROFILE_KEYS} for c in columns]
 
 
-def dataset_noted(dataset: Dataset) -> dict[str, str]:
+def dataset_noted(*, dataset: Dataset) -> dict[str, str]:
     """The columns the profile notes (identifier or constant), name → note, target aside."""
     return {
         c["name"]: c["note"]
-        for c in dataset_profile(dataset)
+        for c in dataset_profile(dataset=dataset)
         if c["note"] and c["name"] != dataset.target
     }
 
 
-def dataset_look(dataset: Dataset, *, rows: int = 5) -> dict:
+def dataset_look(*, dataset: Dataset, rows: int = 5) -> dict:
     """What a person looks at before training: the profile, a few rows, and the class
     balance of the target when it is a classification target (else None)."""
-    frame = dataset_frame(dataset)
+    frame = dataset_frame(dataset=dataset)
     target = frame[dataset.target]
     balance = None
-    if infer_task(target) == Task.CLASSIFICATION:
+    if infer_task(target=target) == Task.CLASSIFICATION:
         counts = target.dropna().astype(str).value_counts()
         total = int(counts.sum()) or 1
         balance = [
@@ -177,7 +177,7 @@ def dataset_look(dataset: Dataset, *, rows: int = 5) -> dict:
         ]
     head = frame.head(rows)
     return {
-        "profile": dataset_profile(dataset),
+        "profile": dataset_profile(dataset=dataset),
         "preview": head.astype(object).where(head.notna(), None).to_dict(orient="records"),
         "balance": balance,
     }
@@ -206,7 +206,7 @@ def dataset_check(*, name: str, file, target: str | None = None) -> CheckedDatas
     if Dataset.objects.filter(name=name).exists():
         raise InvalidInput(f"a dataset named {name!r} already exists", field="name")
     data = _read_upload(file)
-    frame = parse_csv(data)
+    frame = parse_csv(data=data)
     target = (target or "").strip() or frame.columns[-1]
     if target not in frame.columns:
         raise InvalidInput(
@@ -232,9 +232,9 @@ def dataset_create(
             sha256=digest,
             size_bytes=len(checked.data),
             row_count=len(checked.frame),
-            columns=columns_profile(checked.frame),
+            columns=columns_profile(frame=checked.frame),
             target=checked.target,
-            created_by=access.actor(user),
+            created_by=access.actor(user=user),
         )
         dataset.file.save(
             f"{checked.name}-{digest[:12]}.csv", ContentFile(checked.data), save=False
@@ -261,25 +261,25 @@ def dataset_find(*, key) -> Dataset:
     return found
 
 
-def dataset_frame(dataset: Dataset) -> pd.DataFrame:
+def dataset_frame(*, dataset: Dataset) -> pd.DataFrame:
     """The dataset's rows, parsed the same way as at upload."""
     # Open through the storage, not the shared FieldFile, so threads do not share a handle.
     with dataset.file.storage.open(dataset.file.name, "rb") as fh:
         data = fh.read()
     if hashlib.sha256(data).hexdigest() != dataset.sha256:
         raise InvalidInput(f"the file of dataset {dataset.name!r} has changed since upload")
-    return parse_csv(data)
+    return parse_csv(data=data)
 
 
-def dataset_preview(dataset: Dataset, rows: int = 10) -> list[dict]:
-    frame = dataset_frame(dataset).head(rows)
+def dataset_preview(*, dataset: Dataset, rows: int = 10) -> list[dict]:
+    frame = dataset_frame(dataset=dataset).head(rows)
     return frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
 
 
-def infer_task(target: pd.Series) -> str:
+def infer_task(*, target: pd.Series) -> str:
     """Text, booleans or a few integer values → classification; other numbers → regression."""
     values = target.dropna()
-    if not column_is_numeric(values):
+    if not column_is_numeric(series=values):
         return "classification"
     from pandas.api.types import is_integer_dtype
 
@@ -288,7 +288,7 @@ def infer_task(target: pd.Series) -> str:
     return "regression"
 
 
-def dataset_task_guess(dataset: Dataset) -> str:
+def dataset_task_guess(*, dataset: Dataset) -> str:
     """The task of a dataset's target from its stored profile, without reading the file
     (`infer_task` reads the values): numbers beyond a handful of whole values → regression."""
     profile = next((c for c in dataset.columns if c.get("name") == dataset.target), None)

@@ -32,7 +32,7 @@ FEATURE_TYPES = (NUMERIC, CATEGORICAL)
 PICKLE_WARNING = "a pickle file was imported: it could have run code on this server when loaded"
 
 
-def parse_features(text: str) -> list[dict]:
+def parse_features(*, text: str) -> list[dict]:
     """'name:type' per line or comma (type numeric or categorical; default numeric)."""
     features = []
     for part in [p.strip() for chunk in (text or "").splitlines() for p in chunk.split(",")]:
@@ -70,7 +70,7 @@ def _declared(
     model_name: str = "",
 ) -> Declared:
     if dataset is None:
-        schema = parse_features(features)
+        schema = parse_features(text=features)
         if not schema:
             raise InvalidInput(
                 "declare the features (name:type) or pick a dataset", field="features"
@@ -78,24 +78,24 @@ def _declared(
         if not target:
             raise InvalidInput("name the target", field="target")
         return Declared(schema=schema, reference={}, frame=None, target=target)
-    frame = dataset_frame(dataset)
+    frame = dataset_frame(dataset=dataset)
     target = target or dataset.target
     if target not in frame.columns:
         raise InvalidInput(f"dataset {dataset.name!r} has no column {target!r}", field="target")
     X = frame.drop(columns=[target])
     if features:
-        wanted = [f["name"] for f in parse_features(features)]
+        wanted = [f["name"] for f in parse_features(text=features)]
         missing = [n for n in wanted if n not in X.columns]
         if missing:
             raise InvalidInput(f"dataset has no column {missing[0]!r}", field="features")
         X = X[wanted]
     return Declared(
-        schema=schema_from_frame(X, nullable=False),
+        schema=schema_from_frame(X=X, nullable=False),
         reference=reference_stats_from_frame(
-            X,
-            frame[target],
+            X=X,
+            y=frame[target],
             classification=classification,
-            sensitive=sensitive_names(model_name, list(X.columns)),
+            sensitive=sensitive_names(model_name=model_name, features=list(X.columns)),
         ),
         frame=frame,
         target=target,
@@ -111,7 +111,7 @@ def _request(*, declared: Declared, task: str, user, dataset: Dataset | None) ->
         table = declared.frame[columns].astype(object)
         table = table.where(table.notna(), None)
         frame = {"columns": columns, "data": table.values.tolist()}
-        rows = records_from_frame(declared.frame.head(500), declared.schema)
+        rows = records_from_frame(X=declared.frame.head(500), schema=declared.schema)
     return {
         "task": task,
         "schema": declared.schema,
@@ -143,7 +143,7 @@ def sandbox_check(*, data: bytes, declared: Declared, task: str, user, dataset=N
             answer.get("field") if answer.get("field") in ("file", "features", "target") else "file"
         )
         raise InvalidInput(str(answer.get("reason", "refused"))[:2000], field=field, **details)
-    return onnx_check.answer_checked(answer, schema=declared.schema, task=task)
+    return onnx_check.answer_checked(answer=answer, schema=declared.schema, task=task)
 
 
 def version_import(
@@ -187,7 +187,7 @@ def version_import(
         reference_stats=declared.reference,
         importance=checked["importance"],
         audit={"status": "passed", **checked["audit"]},
-        **onnx_fields(checked["onnx"], checked["runtime_note"]),
+        **onnx_fields(data=checked["onnx"], note=checked["runtime_note"]),
     )
     return version, PICKLE_WARNING if checked["format"] == "joblib" else ""
 

@@ -26,7 +26,7 @@ def _refused(why: str) -> InvalidInput:
     return InvalidInput(f"the model file was refused: {why}", field="file")
 
 
-def graph_check(data: bytes) -> None:
+def graph_check(*, data: bytes) -> None:
     """Standard domains, no external data: ArtifactIntegrityError otherwise."""
     import onnx
 
@@ -78,7 +78,7 @@ def _importance(value) -> list[dict] | None:
     return clean
 
 
-def answer_checked(answer: dict, *, schema: list[dict], task: str) -> dict:
+def answer_checked(*, answer: dict, schema: list[dict], task: str) -> dict:
     """The answer's fields, each checked; the ONNX graph decoded, checked and tried."""
     from predictor.services.serving.runtime import OnnxRuntime
 
@@ -101,11 +101,11 @@ def answer_checked(answer: dict, *, schema: list[dict], task: str) -> dict:
         raise _refused("the sandbox's answer has no ONNX graph")
     try:
         data = base64.b64decode(encoded, validate=True)
-        graph_check(data)
+        graph_check(data=data)
         runtime = OnnxRuntime(
-            artifacts.onnx_session(data), schema=schema, task=task, classes=classes
+            artifacts.onnx_session(data=data), schema=schema, task=task, classes=classes
         )
-        runtime.predict([example_record(schema)])
+        runtime.predict([example_record(schema=schema)])
     except (binascii.Error, ValueError):
         raise _refused("the sandbox's ONNX graph is not base64") from None
     except ArtifactIntegrityError as exc:

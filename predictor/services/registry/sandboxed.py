@@ -90,7 +90,7 @@ def _run(request: dict, data: bytes) -> dict:
     limits = request["limits"]
     model, fmt = _load(request, data, limits)
     report = audit.audit(
-        model,
+        model=model,
         callable_types=trusted_types.trusted_types(),
         max_array_bytes=limits["max_array_bytes"],
         max_total_bytes=limits["max_uncompressed_bytes"],
@@ -101,8 +101,10 @@ def _run(request: dict, data: bytes) -> dict:
     classes = _classes(model, task)
     _check_predicts(model, schema=schema, task=task)
     metrics = _metrics(model, request, task, classes)
-    rows = request["rows"] or synthetic_rows(schema)
-    onnx, note = convert_verified(model, schema=schema, task=task, classes=classes, rows=rows)
+    rows = request["rows"] or synthetic_rows(schema=schema)
+    onnx, note = convert_verified(
+        pipeline=model, schema=schema, task=task, classes=classes, rows=rows
+    )
     if onnx is None:
         raise Refused(
             f"the model was refused: an imported model is served only as a verified ONNX "
@@ -113,7 +115,7 @@ def _run(request: dict, data: bytes) -> dict:
     return {
         "format": fmt,
         "algorithm": f"{IMPORTED_PREFIX}{type(estimator).__name__}",
-        "params": params_jsonable(params),
+        "params": params_jsonable(params=params),
         "classes": classes,
         "metrics": metrics,
         "importance": _importance(model),
@@ -139,7 +141,7 @@ def _load(request: dict, data: bytes, limits: dict):
 
         # The archive's size, then every type against the allow-list, before anything is
         # extracted or built.
-        allowed = artifacts.skops_check(data)
+        allowed = artifacts.skops_check(data=data)
         try:
             return sio.loads(data, trusted=allowed), "skops"
         except Exception as exc:  # any file skops cannot rebuild is refused
@@ -175,9 +177,9 @@ def _classes(model, task: str) -> list | None:
 
 def _check_predicts(model, *, schema: list[dict], task: str) -> None:
     """The model answers a typical row of its declared schema, through the runtime."""
-    sample = example_record(schema)
+    sample = example_record(schema=schema)
     try:
-        runtime.runtime_of(model, schema=schema, task=task).predict([sample])
+        runtime.runtime_of(model=model, schema=schema, task=task).predict([sample])
     except Exception as exc:  # whatever breaks, the model does not fit its declared schema
         _memory(exc)
         raise Refused(
@@ -198,9 +200,11 @@ def _metrics(model, request: dict, task: str, classes) -> dict:
     from predictor.services.training.fit import split_features
 
     table = pd.DataFrame(frame["data"], columns=frame["columns"]).infer_objects()
-    X_eval, y_eval = split_features(table, request["target"], task)
+    X_eval, y_eval = split_features(frame=table, target=request["target"], task=task)
     try:
-        metrics.update(evaluate(model, X_eval, y_eval, task, classes))
+        metrics.update(
+            evaluate(pipeline=model, X_test=X_eval, y_test=y_eval, task=task, classes=classes)
+        )
     except Exception as exc:  # a model that cannot be scored on its dataset is refused
         _memory(exc)
         raise Refused(f"the model could not be evaluated on the dataset: {exc}") from None
@@ -209,11 +213,11 @@ def _metrics(model, request: dict, task: str, classes) -> dict:
     return metrics
 
 
-def synthetic_rows(schema: list[dict], count: int = 300) -> list[dict]:
+def synthetic_rows(*, schema: list[dict], count: int = 300) -> list[dict]:
     """Rows to verify the graph on when no dataset was given: numbers spread over several
     scales around the typical row, categories from the schema's list (seeded: repeatable)."""
     generator = np.random.default_rng(0)
-    base = example_record(schema)
+    base = example_record(schema=schema)
     rows = []
     for i in range(count):
         row = dict(base)
@@ -230,6 +234,6 @@ def synthetic_rows(schema: list[dict], count: int = 300) -> list[dict]:
 
 def _importance(model) -> list[dict] | None:
     try:
-        return explain.importance_of(model, top=50)
+        return explain.importance_of(pipeline=model, top=50)
     except Exception:  # an explanation is a courtesy: a model without one still imports
         return None

@@ -18,7 +18,7 @@ from predictor.services.schema import sensitive_check
 from predictor.services.serving import registrycache
 
 
-def model_features(model: RegisteredModel) -> list[str]:
+def model_features(*, model: RegisteredModel) -> list[str]:
     """The input features of every version of the model (first seen first)."""
     names: dict[str, None] = {}
     for schema in model.versions.order_by("version").values_list("schema", flat=True):
@@ -34,7 +34,7 @@ def _record(*, model: RegisteredModel, old: list, new: list, user, reason: str) 
         old=old,
         new=new,
         reason=(reason or "").strip()[:2000],
-        created_by=access.actor(user),
+        created_by=access.actor(user=user),
     )
     registrycache.changed()  # serving processes seal with the new list within a second
     model.sensitive = new
@@ -45,7 +45,7 @@ def model_sensitive_set(
 ) -> RegisteredModel:
     """Replace the model's sensitive list (each name a feature of the model; InvalidInput
     naming the first that is not); a change is recorded, no change records nothing."""
-    names = sensitive_check(sensitive, model_features(model))
+    names = sensitive_check(names=sensitive, features=model_features(model=model))
     with transaction.atomic():
         locked = RegisteredModel.objects.select_for_update().get(pk=model.pk)
         old = list(locked.sensitive or [])
@@ -68,7 +68,7 @@ def model_sensitive_join(
     return new
 
 
-def sensitive_names(model_name: str, features: list[str]) -> list[str]:
+def sensitive_names(*, model_name: str, features: list[str]) -> list[str]:
     """The model's sensitive features among `features` (none for a model not made yet)."""
     listed = RegisteredModel.objects.filter(name=model_name).values_list("sensitive", flat=True)
     marked = set(listed.first() or [])

@@ -153,7 +153,7 @@ def trusted_types() -> frozenset[str]:
     return _shipped() | frozenset(settings.SKOPS_TRUSTED_TYPES_EXTRA)
 
 
-def refused_types(type_names) -> list[str]:
+def refused_types(*, type_names) -> list[str]:
     """The names, sorted, that are not on the allow-list."""
     allowed = trusted_types()
     return sorted(name for name in set(type_names) if name not in allowed)

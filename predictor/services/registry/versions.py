@@ -70,7 +70,7 @@ def version_create(
                 number = (last.first() or 0) + 1
                 has_production = locked.versions.filter(stage=Stage.PRODUCTION).exists()
                 stage = Stage.NONE if has_production else Stage.PRODUCTION
-                actor = access.actor(user)
+                actor = access.actor(user=user)
                 listed = model_sensitive_join(
                     model=locked,
                     names=requested,
@@ -118,7 +118,7 @@ def version_promote(
             f"unknown stage {stage!r}; use one of: {', '.join(Stage.values)}", field="stage"
         )
     reason = (reason or "").strip()
-    actor = access.actor(user)
+    actor = access.actor(user=user)
     with transaction.atomic():
         RegisteredModel.objects.select_for_update().get(pk=version.model_id)
         current = ModelVersion.objects.get(pk=version.pk)
@@ -133,7 +133,7 @@ def version_promote(
             if previous is not None:
                 previous.stage = Stage.ARCHIVED
                 previous.save(update_fields=["stage"])
-                traffic.on_version_archived(previous, actor)
+                traffic.on_version_archived(version=previous, user=actor)
                 StageTransition.objects.create(
                     version=previous,
                     from_stage=Stage.PRODUCTION,
@@ -146,7 +146,7 @@ def version_promote(
         current.stage = stage
         current.save(update_fields=["stage"])
         if stage == Stage.ARCHIVED:
-            traffic.on_version_archived(current, actor)
+            traffic.on_version_archived(version=current, user=actor)
         StageTransition.objects.create(
             version=current, from_stage=from_stage, to_stage=stage, reason=reason, created_by=actor
         )
@@ -158,7 +158,7 @@ def version_promote(
 def schema_change_check(*, version: ModelVersion, production: ModelVersion) -> None:
     """InvalidInput naming the differences when `version` takes other inputs than
     `production` (the confirmation a promotion then needs)."""
-    change = schema_change(production.schema, version.schema)
+    change = schema_change(old=production.schema, new=version.schema)
     if change:
         raise InvalidInput(
             f"v{version.version} takes other inputs than production v{production.version} "
@@ -169,7 +169,7 @@ def schema_change_check(*, version: ModelVersion, production: ModelVersion) -> N
         )
 
 
-def production_schema_change(version: ModelVersion) -> dict | None:
+def production_schema_change(*, version: ModelVersion) -> dict | None:
     """How `version`'s inputs differ from its model's production version's (None: the same,
     or no other production version)."""
     production = (
@@ -179,7 +179,7 @@ def production_schema_change(version: ModelVersion) -> dict | None:
     )
     if production is None:
         return None
-    change = schema_change(production.schema, version.schema)
+    change = schema_change(old=production.schema, new=version.schema)
     if not change:
         return None
     return {**change.as_dict(), "production": production.version, "words": change.words()}

@@ -43,7 +43,7 @@ def _types(schema) -> dict:
     return {f["name"]: f.get("type") for f in schema or []}
 
 
-def schema_change(old, new) -> SchemaChange:
+def schema_change(*, old, new) -> SchemaChange:
     """What changes for a client sending `old`-shaped rows to a version taking `new`."""
     before, after = _types(old), _types(new)
     retyped = tuple((n, before[n], t) for n, t in after.items() if n in before and before[n] != t)

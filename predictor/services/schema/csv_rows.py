@@ -16,7 +16,7 @@ from predictor.services.schema.validate import (
 )
 
 
-def rows_from_csv(text: str, *, schema: list[dict], max_rows: int) -> ValidRows:
+def rows_from_csv(*, text: str, schema: list[dict], max_rows: int) -> ValidRows:
     """Validated rows of CSV text whose header names the features (other columns, such as
     an id, are ignored); every bad line is reported by its number, in one pass."""
     try:
@@ -52,7 +52,7 @@ def rows_from_csv(text: str, *, schema: list[dict], max_rows: int) -> ValidRows:
         except InvalidInput as exc:
             errors.append(exc.message)
     if errors:
-        raise lines_invalid(errors)
+        raise lines_invalid(errors=errors)
     ranges = _ranges(schema)
     return ValidRows(
         records=records,

@@ -36,7 +36,7 @@ def bin_label(key: str, edges: list) -> str:
     return key
 
 
-def column_is_numeric(series: pd.Series) -> bool:
+def column_is_numeric(*, series: pd.Series) -> bool:
     from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
     return is_numeric_dtype(series) and not is_bool_dtype(series)
@@ -47,10 +47,10 @@ def _finite_or_none(value):
     return value if math.isfinite(value) else None
 
 
-def column_profile(series: pd.Series) -> dict:
+def column_profile(*, series: pd.Series) -> dict:
     """Type and statistics of one column, as stored in schemas and dataset descriptions."""
     missing = float(series.isna().mean()) if len(series) else 0.0
-    if column_is_numeric(series):
+    if column_is_numeric(series=series):
         values = series.dropna().astype(float)
         empty = values.empty
         return {
@@ -71,17 +71,17 @@ def column_profile(series: pd.Series) -> dict:
     }
 
 
-def schema_from_frame(X: pd.DataFrame, *, nullable: bool = True) -> list[dict]:
+def schema_from_frame(*, X: pd.DataFrame, nullable: bool = True) -> list[dict]:
     """The input schema of a pipeline trained on X (its pipelines impute, so nullable)."""
     schema = []
     for name in X.columns:
-        profile = column_profile(X[name])
+        profile = column_profile(series=X[name])
         profile["nullable"] = nullable
         schema.append(profile)
     return schema
 
 
-def sensitive_check(names, features: list[str]) -> list[str]:
+def sensitive_check(*, names, features: list[str]) -> list[str]:
     """A list of feature names to treat as sensitive (each once, each an input feature)."""
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise InvalidInput("'sensitive' must be a list of feature names", field="sensitive")

@@ -4,7 +4,7 @@ import is tried on, the benchmark's request."""
 from predictor.services.schema.derive import NUMERIC
 
 
-def example_record(schema: list[dict]) -> dict:
+def example_record(*, schema: list[dict]) -> dict:
     """A typical input: the mean of each numeric feature, the most frequent category."""
     record = {}
     for feature in schema:

@@ -29,7 +29,7 @@ def frame_from_records(*, schema: list[dict], records: list[dict]) -> pd.DataFra
     return pd.DataFrame(data, columns=[f["name"] for f in schema])
 
 
-def records_from_frame(X: pd.DataFrame, schema: list[dict]) -> list[dict]:
+def records_from_frame(*, X: pd.DataFrame, schema: list[dict]) -> list[dict]:
     """Rows of a feature frame as records of plain values (None where missing)."""
     records = []
     for row in X[[f["name"] for f in schema]].itertuples(index=False):

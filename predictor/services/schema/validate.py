@@ -253,7 +253,7 @@ def value_from_text(text, feature: dict, row: int = 0):
     return text
 
 
-def lines_invalid(errors: list[str]) -> InvalidInput:
+def lines_invalid(*, errors: list[str]) -> InvalidInput:
     shown = errors[:MAX_REPORTED_ERRORS]
     more = f" (and {len(errors) - len(shown)} more)" if len(errors) > len(shown) else ""
     return InvalidInput(

@@ -11,14 +11,14 @@ from predictor.models import ModelVersion
 from predictor.services.serving.runtime import pipeline_for
 
 
-def version_importance(version: ModelVersion, top: int = 15) -> list[dict] | None:
+def version_importance(*, version: ModelVersion, top: int = 15) -> list[dict] | None:
     """[{"label", "value", "pct"}] sorted by weight, or None when the algorithm has none."""
     if version.is_imported:
         return (version.importance or None) and version.importance[:top]
-    return importance_of(pipeline_for(version), top=top)
+    return importance_of(pipeline=pipeline_for(version=version), top=top)
 
 
-def importance_of(pipeline, top: int = 15) -> list[dict] | None:
+def importance_of(*, pipeline, top: int = 15) -> list[dict] | None:
     """The weights of a fitted pipeline (or bare estimator), largest first."""
     steps = getattr(pipeline, "steps", None)
     estimator = steps[-1][1] if steps else pipeline

@@ -35,14 +35,14 @@ from predictor.services.serving import microbatch, runtime, shadow
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}\Z")
 
 
-def request_id_valid(given) -> bool:
+def request_id_valid(*, given) -> bool:
     """A client's request id is kept only when it is safe to log, echo and export."""
     return isinstance(given, str) and REQUEST_ID.match(given) is not None
 
 
-def request_id_clean(given) -> str:
+def request_id_clean(*, given) -> str:
     """The client's request id when valid, else a fresh one."""
-    return given if request_id_valid(given) else uuid.uuid4().hex
+    return given if request_id_valid(given=given) else uuid.uuid4().hex
 
 
 @dataclass
@@ -95,7 +95,7 @@ def predict(
     version), and store one Prediction per row before answering; then hand the rows to the
     shadow versions of the route, if any (after the answer's rows are committed)."""
     started = time.perf_counter()
-    queue = microbatch.batcher_for(version.pk)
+    queue = microbatch.batcher_for(key=version.pk)
     with queue.arriving() as ticket:
         valid = rows_validate(
             schema=version.schema, records=records, max_rows=max_rows or settings.PREDICT_MAX_ROWS
@@ -123,25 +123,25 @@ def predict_valid(
 def _shadow(result: PredictionResult, shadows: tuple, user) -> None:
     if shadows:
         shadow.submit(
-            shadow.Work(
+            work=shadow.Work(
                 versions=list(shadows),
                 records=result.records,
                 served_ids=result.prediction_ids,
-                user_id=getattr(access.actor(user), "pk", None),
+                user_id=getattr(access.actor(user=user), "pk", None),
                 request_id=result.request_id,
             )
         )
 
 
 def _serve(version, valid: ValidRows, source, user, request_id, started, ticket):
-    request_id = request_id_clean(request_id)
-    actor = access.actor(user)
+    request_id = request_id_clean(given=request_id)
+    actor = access.actor(user=user)
     pending = microbatch.Pending(valid.records, Call(version, source, actor, request_id, started))
     if len(valid.records) > settings.MICROBATCH_MAX_ROWS:
         _execute([pending])  # a large request is a call of its own
         ids, predicted, probabilities = pending.outcome()
     else:
-        ids, predicted, probabilities = microbatch.batcher_for(version.pk).submit(
+        ids, predicted, probabilities = microbatch.batcher_for(key=version.pk).submit(
             pending, _execute, ticket
         )
     return PredictionResult(
@@ -162,7 +162,7 @@ def _execute(batch: list[microbatch.Pending]) -> None:
     the model answers with a number that is not finite gets an error of its own, and
     nothing of it is stored; the others are served."""
     version = batch[0].context.version
-    output = runtime.runtime_for(version).predict([r for p in batch for r in p.rows])
+    output = runtime.runtime_for(version=version).predict([r for p in batch for r in p.rows])
     now = timezone.now()
     served = []
     rows, spans, start = [], [], 0
@@ -190,7 +190,7 @@ def _execute(batch: list[microbatch.Pending]) -> None:
         start = end
     if not rows:
         return
-    ids = writer.rows_write(rows, served)
+    ids = writer.rows_write(rows=rows, served=served)
     metrics.call_logged(model_name=version.model.name, version_number=version.version, rows=rows)
     for pending, start, end, at, probabilities in spans:
         pending.value = (ids[at : at + end - start], output.predictions[start:end], probabilities)
@@ -208,12 +208,12 @@ def _nonfinite_error(nonfinite: tuple, start: int, end: int) -> InvalidInput | N
     )
 
 
-def feedback_source(user) -> str:
+def feedback_source(*, user) -> str:
     """Whose word the ground truth is: staff, a logged-in user, or an anonymous visitor (an
     API key never gives it; nobody named counts as anonymous, the least trusted)."""
-    if access.is_staff(user):
+    if access.is_staff(user=user):
         return FeedbackSource.STAFF
-    return FeedbackSource.USER if access.is_authenticated(user) else FeedbackSource.ANONYMOUS
+    return FeedbackSource.USER if access.is_authenticated(user=user) else FeedbackSource.ANONYMOUS
 
 
 def prediction_feedback(*, prediction: Prediction, actual, user=None) -> Prediction:
@@ -254,13 +254,15 @@ def prediction_feedback(*, prediction: Prediction, actual, user=None) -> Predict
                 moment=prediction.created_at,
                 source=prediction.source,
                 user_id=prediction.user_id,
-                figures=aggregates.feedback_figures(version, prediction.output, value),
+                figures=aggregates.feedback_figures(
+                    version=version, output=prediction.output, actual=value
+                ),
                 sign=sign,
             )
         prediction.actual = actual
         prediction.actual_at = timezone.now()
-        prediction.actual_source = feedback_source(user)
-        prediction.actual_by = access.actor(user)
+        prediction.actual_source = feedback_source(user=user)
+        prediction.actual_by = access.actor(user=user)
         prediction.save(update_fields=["actual", "actual_at", "actual_source", "actual_by"])
         aggregates.tally_write(tally, DEFAULT_DB_ALIAS)
     return prediction

@@ -132,7 +132,7 @@ _lock = threading.Lock()
 _batchers: dict = {}
 
 
-def batcher_for(key) -> Batcher:
+def batcher_for(*, key) -> Batcher:
     """The batcher of one version (made on first use)."""
     found = _batchers.get(key)
     if found is None:

@@ -48,13 +48,13 @@ def _forget() -> None:
     _policies["every"] = None
 
 
-def version_get(key):
+def version_get(*, key):
     """The cached version, or None (after checking the generation when a second has passed)."""
     _fresh()
     return _versions.get(key)
 
 
-def version_put(key, version) -> None:
+def version_put(*, key, version) -> None:
     with _lock:
         _versions[key] = version
 
@@ -65,7 +65,7 @@ def policies_get() -> dict | None:
     return _policies["every"]
 
 
-def policies_put(every: dict) -> None:
+def policies_put(*, every: dict) -> None:
     with _lock:
         _policies["every"] = every
 

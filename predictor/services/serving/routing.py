@@ -23,7 +23,7 @@ def model_get(*, name: str, user) -> RegisteredModel:
     return model
 
 
-def version_number(version) -> int | None:
+def version_number(*, version) -> int | None:
     """A version number given as text or int; None when not given."""
     if version is None or version == "":
         return None
@@ -39,7 +39,7 @@ def version_number(version) -> int | None:
 
 def _lookup(model_name: str, number: int | None) -> ModelVersion | None:
     key = (model_name, number)
-    found = registrycache.version_get(key)
+    found = registrycache.version_get(key=key)
     if found is not None:
         return found
     found = ModelVersion.objects.select_related("model").filter(model__name=model_name)
@@ -48,7 +48,7 @@ def _lookup(model_name: str, number: int | None) -> ModelVersion | None:
     else:
         found = found.filter(version=number).first()
     if found is not None:
-        registrycache.version_put(key, found)
+        registrycache.version_put(key=key, version=found)
     return found
 
 
@@ -64,7 +64,7 @@ def _missing(model_name: str, number: int | None):
 def version_resolve(*, model_name: str, version: int | str | None = None) -> ModelVersion:
     """The version to serve: the given number, or the model's production version (no access
     check: for the registry's own use; doors call `version_for`)."""
-    number = version_number(version)
+    number = version_number(version=version)
     found = _lookup(model_name, number)
     if found is None:
         if not RegisteredModel.objects.filter(name=model_name).exists():
@@ -80,7 +80,7 @@ def version_for(*, model_name: str, user, version: int | str | None = None) -> M
     A private model answers 401 to an anonymous caller before it says whether the version
     exists.
     """
-    number = version_number(version)
+    number = version_number(version=version)
     found = _lookup(model_name, number)
     if found is None:
         model_get(name=model_name, user=user)
@@ -102,12 +102,14 @@ def route(
     alone (`version_for`); otherwise the model's traffic policy picks one of its routes by
     the routing key (a routed version serves whoever may use the model, whatever its stage)
     or production, and its shadow versions come along."""
-    if version_number(version) is not None:
+    if version_number(version=version) is not None:
         return Route(version_for(model_name=model_name, user=user, version=version), ())
-    policy = traffic.policy_of(model_name)
+    policy = traffic.policy_of(model_name=model_name)
     if not policy.routes and not policy.shadows:
         return Route(version_for(model_name=model_name, user=user), ())
-    number = traffic.routed_number(model_name, traffic.routing_key(given=routing_key, user=user))
+    number = traffic.routed_number(
+        model_name=model_name, key=traffic.routing_key(given=routing_key, user=user)
+    )
     found = _lookup(model_name, number)
     if found is None:
         model_get(name=model_name, user=user)

@@ -158,12 +158,12 @@ def _label_key(value) -> str:
     return str(value)
 
 
-def runtime_of(model, *, schema: list[dict], task: str) -> SklearnRuntime:
+def runtime_of(*, model, schema: list[dict], task: str) -> SklearnRuntime:
     """A runtime around a model in hand (import verification, before it is stored)."""
     return SklearnRuntime(model, schema=schema, task=task)
 
 
-def pipeline_for(version: ModelVersion):
+def pipeline_for(*, version: ModelVersion):
     """The fitted pipeline of a version trained here (hash-checked, cached per process).
 
     A version whose artifact cannot be loaded raises VersionUnavailable (503), naming the
@@ -203,13 +203,13 @@ def _audit_check(version: ModelVersion) -> None:
         )
 
 
-def imported_check(version: ModelVersion) -> None:
+def imported_check(*, version: ModelVersion) -> None:
     """An imported version serves only by an ONNX graph that passed the sandbox's audit;
     its stored file is hash-checked and, for skops, its types read (nothing built)."""
     _audit_check(version)
     data = artifacts.artifact_read_verified(name=version.artifact, sha256=version.sha256)
     if version.artifact_format == "skops":
-        artifacts.skops_check(data)
+        artifacts.skops_check(data=data)
     if version.runtime != Runtime.ONNX:
         raise ArtifactIntegrityError(
             "an imported model serves only by a verified ONNX graph and this one has none "
@@ -218,13 +218,13 @@ def imported_check(version: ModelVersion) -> None:
         )
 
 
-def runtime_for(version: ModelVersion) -> SklearnRuntime | OnnxRuntime:
+def runtime_for(*, version: ModelVersion) -> SklearnRuntime | OnnxRuntime:
     """The runtime that serves a version (VersionUnavailable when it cannot load)."""
     if version.is_imported:
         try:
             _audit_check(version)  # every time: a later audit may refuse it
             if version.sha256 not in artifacts.checked_imports:
-                imported_check(version)
+                imported_check(version=version)
                 artifacts.checked_imports.add(version.sha256)
             session = artifacts.artifact_load(
                 name=version.compiled_artifact, sha256=version.compiled_sha256, fmt="onnx"
@@ -246,16 +246,18 @@ def runtime_for(version: ModelVersion) -> SklearnRuntime | OnnxRuntime:
         return OnnxRuntime(
             session, schema=version.schema, task=version.model.task, classes=version.classes
         )
-    return SklearnRuntime(pipeline_for(version), schema=version.schema, task=version.model.task)
+    return SklearnRuntime(
+        pipeline_for(version=version), schema=version.schema, task=version.model.task
+    )
 
 
-def versions_unloadable(versions) -> list[tuple[ModelVersion, str, str]]:
+def versions_unloadable(*, versions) -> list[tuple[ModelVersion, str, str]]:
     """(version, fault, message) for each version whose artifacts would not load now."""
     broken = []
     for version in versions:
         try:
             if version.is_imported:
-                imported_check(version)
+                imported_check(version=version)
                 artifacts.artifact_verify(
                     name=version.compiled_artifact, sha256=version.compiled_sha256, fmt="onnx"
                 )

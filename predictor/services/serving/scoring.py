@@ -36,7 +36,7 @@ def _valid(version: ModelVersion, data: bytes) -> ValidRows:
         )
     text = _text(data)
     try:
-        return rows_from_csv(text, schema=version.schema, max_rows=settings.BATCH_MAX_ROWS)
+        return rows_from_csv(text=text, schema=version.schema, max_rows=settings.BATCH_MAX_ROWS)
     except InvalidInput as exc:
         if exc.message.startswith("empty batch"):
             raise InvalidInput("the file has a header but no rows to score") from None
@@ -74,7 +74,7 @@ def batch_predict_csv(
         model_name=version.model.name,
         task=version.model.task,
         algorithm="batch scoring",
-        created_by=access.actor(user),
+        created_by=access.actor(user=user),
         options={
             "version": version.pk,
             "request_id": request_id,
@@ -83,7 +83,7 @@ def batch_predict_csv(
         },
     )
     try:
-        jobs.job_enqueue(job)
+        jobs.job_enqueue(job=job)
     except ServiceError:
         (inbox / f"{request_id}.csv").unlink(missing_ok=True)
         raise
@@ -91,7 +91,7 @@ def batch_predict_csv(
     return job
 
 
-@jobs.job_kind(JobKind.SCORING)
+@jobs.job_kind(name=JobKind.SCORING)
 def batch_job(job: TrainingJob, progress):
     """Score a large batch file in chunks (one request id for all), then drop the upload."""
     options = job.options
@@ -167,7 +167,8 @@ def _write_results(request_id, version, data: bytes, ids, predictions, probabili
         writer = csv.writer(out)
         writer.writerow(
             csvsafe.row(
-                [*header, "prediction_id", "prediction"] + [f"probability_{c}" for c in classes]
+                values=[*header, "prediction_id", "prediction"]
+                + [f"probability_{c}" for c in classes]
             )
         )
         for i, line in enumerate(lines):
@@ -175,7 +176,7 @@ def _write_results(request_id, version, data: bytes, ids, predictions, probabili
             for at in hidden:
                 cells[at] = REDACTED
             probs = [probabilities[i].get(c) for c in classes] if probabilities else []
-            writer.writerow(csvsafe.row([*cells, ids[i], predictions[i], *probs]))
+            writer.writerow(csvsafe.row(values=[*cells, ids[i], predictions[i], *probs]))
 
 
 def batch_files_remove(*, request_ids: Iterable[str], dry_run: bool = False) -> int:
@@ -183,7 +184,7 @@ def batch_files_remove(*, request_ids: Iterable[str], dry_run: bool = False) -> 
     were."""
     found = 0
     for request_id in set(request_ids):
-        if not inference.request_id_valid(request_id):
+        if not inference.request_id_valid(given=request_id):
             continue  # not a name this service gives a file
         for path in (_folder(INPUTS) / f"{request_id}.csv", _results_path(request_id)):
             if path.is_file():
@@ -217,13 +218,13 @@ def batch_files_prune(*, older_than_days: int, dry_run: bool = False, now=None) 
 def batch_result_csv(*, request_id: str, user) -> str:
     """The scored file of one batch: inputs, prediction, and class probabilities."""
     rows = Prediction.objects.filter(request_id=request_id, source=Source.BATCH).order_by("pk")
-    if not access.is_staff(user):
+    if not access.is_staff(user=user):
         rows = rows.filter(user_id=getattr(user, "pk", None) or -1)
     first = rows.select_related("version").first()
     if first is None:
         raise InvalidInput("no batch with that id")
     stored = _results_path(request_id)
-    if inference.request_id_valid(request_id) and stored.exists():
+    if inference.request_id_valid(given=request_id) and stored.exists():
         return stored.read_text(encoding="utf-8")  # the file's own columns, as written
     rows = list(rows.select_related("version"))
     version = rows[0].version
@@ -232,9 +233,9 @@ def batch_result_csv(*, request_id: str, user) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
     header = names + ["prediction_id", "prediction"] + [f"probability_{c}" for c in classes]
-    writer.writerow(csvsafe.row(header))
+    writer.writerow(csvsafe.row(values=header))
     for p in rows:
         values = [p.inputs.get(n) for n in names]
         probs = [p.probabilities.get(c) for c in classes] if p.probabilities else []
-        writer.writerow(csvsafe.row(values + [p.pk, p.output] + probs))
+        writer.writerow(csvsafe.row(values=values + [p.pk, p.output] + probs))
     return out.getvalue()

@@ -48,7 +48,7 @@ _lock = threading.Lock()
 _worker: threading.Thread | None = None
 
 
-def submit(work: Work) -> None:
+def submit(*, work: Work) -> None:
     """Run `work` after the response (queued) or now (inline); never raises."""
     if not work.versions:
         return
@@ -142,7 +142,7 @@ def _one(version, work: Work) -> None:
     records = rows_validate(
         schema=version.schema, records=work.records, max_rows=len(work.records)
     ).records
-    output = runtime.runtime_for(version).predict(records)
+    output = runtime.runtime_for(version=version).predict(records)
     if output.nonfinite:
         raise ValueError(f"the output of row {output.nonfinite[0] + 1} is not a finite number")
     rows, served = log_rows(
@@ -157,4 +157,4 @@ def _one(version, work: Work) -> None:
         moment=timezone.now(),
         shadow_of=work.served_ids,
     )
-    writer.rows_write(rows, [served])
+    writer.rows_write(rows=rows, served=[served])

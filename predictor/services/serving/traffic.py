@@ -38,7 +38,7 @@ class Policy:
 EMPTY = Policy((), ())
 
 
-def policy_of(model_name: str) -> Policy:
+def policy_of(*, model_name: str) -> Policy:
     """The model's policy, from this process's cache of every policy (one query when the
     cache is cold; a name that has none costs nothing and is not remembered)."""
     every = registrycache.policies_get()
@@ -46,7 +46,7 @@ def policy_of(model_name: str) -> Policy:
         every = {
             row.model.name: _policy(row) for row in TrafficPolicy.objects.select_related("model")
         }
-        registrycache.policies_put(every)
+        registrycache.policies_put(every=every)
     return every.get(model_name, EMPTY)
 
 
@@ -60,14 +60,14 @@ def routing_key(*, given: str | None, user) -> str:
         return "key:" + given[:200]
     if getattr(user, "routing_key", None):  # an API key: its own id
         return user.routing_key
-    if access.is_authenticated(user):
+    if access.is_authenticated(user=user):
         return f"user:{user.pk}"
     return "random:" + uuid.uuid4().hex
 
 
-def routed_number(model_name: str, key: str) -> int | None:
+def routed_number(*, model_name: str, key: str) -> int | None:
     """The version number the routes give this key, or None (production)."""
-    policy = policy_of(model_name)
+    policy = policy_of(model_name=model_name)
     if not policy.routes:
         return None
     digest = hashlib.sha256(f"{model_name}\0{key}".encode()).digest()
@@ -150,7 +150,7 @@ def _same_inputs_check(model, routed: list, shadows: list, found: dict) -> None:
         return
     for label, listed in (("routes", routed), ("shadows", shadows)):
         for number in listed:
-            change = schema_change(production[1], found[number][1])
+            change = schema_change(old=production[1], new=found[number][1])
             if change:
                 raise InvalidInput(
                     f"version {number} takes other inputs than production v{production[0]} "
@@ -175,7 +175,7 @@ def policy_set(
     *, model: RegisteredModel, routes, shadows, reason: str = "", user=None
 ) -> TrafficPolicy:
     """Replace the model's policy (validated), recording the change."""
-    actor = access.actor(user)
+    actor = access.actor(user=user)
     reason = (reason or "").strip()
     if not reason:
         raise InvalidInput("say why the traffic changes ('reason')", field="reason")
@@ -187,12 +187,12 @@ def policy_set(
     return row
 
 
-def policy_row(model: RegisteredModel) -> TrafficPolicy:
+def policy_row(*, model: RegisteredModel) -> TrafficPolicy:
     """The stored policy (an unsaved empty one when the model never had one)."""
     return TrafficPolicy.objects.filter(model=model).first() or TrafficPolicy(model=model)
 
 
-def rescaled(routes: tuple, removed: int) -> tuple:
+def rescaled(*, routes: tuple, removed: int) -> tuple:
     """The routes without `removed`, the others' weights scaled to sum to 100 (largest
     remainders get the odd points); () when nothing is left."""
     kept = [(v, w) for v, w in routes if v != removed]
@@ -209,7 +209,7 @@ def rescaled(routes: tuple, removed: int) -> tuple:
     return tuple((v, w) for (v, _), w in zip(floors, weights) if w > 0)
 
 
-def on_version_archived(version: ModelVersion, user=None) -> None:
+def on_version_archived(*, version: ModelVersion, user=None) -> None:
     """A version went to `archived` (in the caller's transaction): take it out of its
     model's routes and shadows, rescale the weights, record the change."""
     row = TrafficPolicy.objects.select_for_update().filter(model_id=version.model_id).first()
@@ -219,8 +219,10 @@ def on_version_archived(version: ModelVersion, user=None) -> None:
     number = version.version
     if number not in [v for v, _ in old.routes] and number not in old.shadows:
         return
-    new = Policy(rescaled(old.routes, number), tuple(v for v in old.shadows if v != number))
-    actor = access.actor(user)
+    new = Policy(
+        rescaled(routes=old.routes, removed=number), tuple(v for v in old.shadows if v != number)
+    )
+    actor = access.actor(user=user)
     reason = f"version {number} was archived: removed from the traffic policy"
     _record(version.model, row, old, new, reason, actor)
 
@@ -228,7 +230,7 @@ def on_version_archived(version: ModelVersion, user=None) -> None:
 # --- policies written as text (the staff page, the admin) ---------------------------------
 
 
-def routes_parse(text: str) -> list[dict]:
+def routes_parse(*, text: str) -> list[dict]:
     """`2:90, 3:10` → [{"version": 2, "weight": 90}, ...] (blank: none)."""
     routes = []
     for part in filter(None, (p.strip() for p in (text or "").split(","))):
@@ -241,7 +243,7 @@ def routes_parse(text: str) -> list[dict]:
     return routes
 
 
-def shadows_parse(text: str) -> list[int]:
+def shadows_parse(*, text: str) -> list[int]:
     parts = [p.strip() for p in (text or "").split(",") if p.strip()]
     if not all(p.isdigit() for p in parts):
         raise InvalidInput("shadows: version numbers separated by commas, e.g. 4", field="shadows")

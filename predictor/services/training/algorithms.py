@@ -115,7 +115,7 @@ def _json_scalar(value) -> bool:
     )
 
 
-def params_check(estimator, algorithm: str, params: dict, where: str = "params") -> None:
+def params_check(*, estimator, algorithm: str, params: dict, where: str = "params") -> None:
     """Unknown names, values beyond the bounds and bad values are refused before any work."""
     if not isinstance(params, dict):
         raise InvalidInput(f"'{where}' must be an object of parameter names and values")
@@ -175,7 +175,7 @@ def _check_bound(key: str, value, where: str) -> None:
         )
 
 
-def params_jsonable(params: dict) -> dict:
+def params_jsonable(*, params: dict) -> dict:
     """An estimator's parameters as JSON values (tuples as lists, others by their repr)."""
     out = {}
     for key, value in params.items():

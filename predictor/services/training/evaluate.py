@@ -18,7 +18,7 @@ from sklearn.metrics import (
 from predictor.services.training.algorithms import R
 
 
-def evaluate(pipeline, X_test, y_test, task: str, classes: list | None) -> dict:
+def evaluate(*, pipeline, X_test, y_test, task: str, classes: list | None) -> dict:
     """Holdout metrics: R², MAE, RMSE; or accuracy, macro P/R/F1, ROC AUC, confusion."""
     predicted = pipeline.predict(X_test)
     if task == R:
@@ -57,7 +57,7 @@ def evaluate(pipeline, X_test, y_test, task: str, classes: list | None) -> dict:
     return metrics
 
 
-def score(pipeline, X, y, task: str) -> float:
+def score(*, pipeline, X, y, task: str) -> float:
     """The main metric (accuracy or R²) of one fold."""
     predicted = pipeline.predict(X)
     return float(r2_score(y, predicted) if task == R else accuracy_score(y, predicted))

@@ -44,9 +44,9 @@ def _silent(value: float, message: str) -> None:
     pass
 
 
-def build_pipeline(X: pd.DataFrame, estimator) -> Pipeline:
+def build_pipeline(*, X: pd.DataFrame, estimator) -> Pipeline:
     """Impute and scale numeric columns, impute and one-hot encode categorical ones."""
-    numeric = [c for c in X.columns if column_is_numeric(X[c])]
+    numeric = [c for c in X.columns if column_is_numeric(series=X[c])]
     categorical = [c for c in X.columns if c not in numeric]
     pre = ColumnTransformer(
         [
@@ -72,16 +72,16 @@ def build_pipeline(X: pd.DataFrame, estimator) -> Pipeline:
     return Pipeline([("preprocess", pre), ("model", estimator)])
 
 
-def split_features(frame: pd.DataFrame, target: str, task: str):
+def split_features(*, frame: pd.DataFrame, target: str, task: str):
     """Features (text columns as plain objects, NaN for missing) and the target."""
     X = frame.drop(columns=[target])
     for name in X.columns:
-        if not column_is_numeric(X[name]):
+        if not column_is_numeric(series=X[name]):
             # One plain dtype for text columns (pandas 3 reads them as `str`), NaN for missing.
             X[name] = X[name].astype(object).map(lambda v: str(v) if pd.notna(v) else np.nan)
     y = frame[target]
     if task == C and not pd.api.types.is_integer_dtype(y):
-        y = y.astype(object).map(str) if not column_is_numeric(y) else y
+        y = y.astype(object).map(str) if not column_is_numeric(series=y) else y
     return X, y
 
 
@@ -92,11 +92,11 @@ def _estimator(req):
     return estimator.set_params(**req.params)
 
 
-def fit(req, progress=_silent, *, extra: pd.DataFrame | None = None) -> Fitted:
+def fit(*, req, progress=_silent, extra: pd.DataFrame | None = None) -> Fitted:
     """Split, (search or cross-validate,) fit and evaluate; no database writes. `extra`
     rows (retraining's feedback) join the training part only, after the split: the holdout
     is the dataset's own."""
-    X, y = split_features(req.frame, req.target, req.task)
+    X, y = split_features(frame=req.frame, target=req.target, task=req.task)
     progress(0.1, "splitting data")
     X_train, X_test, y_train, y_test = train_test_split(
         X,
@@ -106,24 +106,32 @@ def fit(req, progress=_silent, *, extra: pd.DataFrame | None = None) -> Fitted:
         stratify=y if req.task == C else None,
     )
     if extra is not None and len(extra):
-        X_extra, y_extra = split_features(extra, req.target, req.task)
+        X_extra, y_extra = split_features(frame=extra, target=req.target, task=req.task)
         X_train = pd.concat([X_train, X_extra], ignore_index=True)
         y_train = pd.concat([y_train, y_extra], ignore_index=True)
     estimator = _estimator(req)
     params = {**estimator.get_params(deep=False)}
-    pipeline = build_pipeline(X_train, estimator)
+    pipeline = build_pipeline(X=X_train, estimator=estimator)
     if req.search_space:
-        pipeline, best, cv_summary = search.grid_search(pipeline, req, X_train, y_train, progress)
+        pipeline, best, cv_summary = search.grid_search(
+            pipeline=pipeline, req=req, X_train=X_train, y_train=y_train, progress=progress
+        )
         params.update(best)
     else:
         cv_summary = (
-            search.cross_validate(pipeline, req, X_train, y_train, progress) if req.cv else None
+            search.cross_validate(
+                pipeline=pipeline, req=req, X_train=X_train, y_train=y_train, progress=progress
+            )
+            if req.cv
+            else None
         )
         progress(0.75, "fitting the final model")
         pipeline.fit(X_train, y_train)
     progress(0.85, "evaluating on the holdout")
     classes = np.asarray(pipeline.classes_).tolist() if req.task == C else None
-    metrics = evaluate(pipeline, X_test, y_test, req.task, classes)
+    metrics = evaluate(
+        pipeline=pipeline, X_test=X_test, y_test=y_test, task=req.task, classes=classes
+    )
     metrics.update(
         {
             "main": MAIN_METRIC[req.task],
@@ -134,13 +142,13 @@ def fit(req, progress=_silent, *, extra: pd.DataFrame | None = None) -> Fitted:
     )
     return Fitted(
         pipeline=pipeline,
-        params=params_jsonable(params),
+        params=params_jsonable(params=params),
         metrics=metrics,
         classes=classes,
-        schema=schema_from_frame(X_train),
+        schema=schema_from_frame(X=X_train),
         reference_stats=reference_stats_from_frame(
-            X_train,
-            y_train,
+            X=X_train,
+            y=y_train,
             classification=req.task == Task.CLASSIFICATION,
             sensitive=req.sealed,
         ),

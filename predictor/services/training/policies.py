@@ -26,12 +26,12 @@ FIELDS = (
 FEEDBACK_FROM = ("staff", "everyone")
 
 
-def policy_feedback_from(policy: RetrainPolicy) -> str:
+def policy_feedback_from(*, policy: RetrainPolicy) -> str:
     """Whose feedback the policy's retraining learns from ("staff" or "everyone")."""
     return policy.feedback_from or "staff"
 
 
-def policy_get(model: RegisteredModel) -> RetrainPolicy:
+def policy_get(*, model: RegisteredModel) -> RetrainPolicy:
     return RetrainPolicy.objects.filter(model=model).first() or RetrainPolicy(
         model=model, enabled=False
     )
@@ -59,7 +59,7 @@ def policy_set(*, model: RegisteredModel, user=None, **fields) -> RetrainPolicy:
     if model.task == Task.CLASSIFICATION and (values.get("on_live_below") or 0) > 1:
         raise InvalidInput("on_live_below is an accuracy between 0 and 1", field="on_live_below")
     defaults = {name: RetrainPolicy._meta.get_field(name).get_default() for name in FIELDS}
-    actor = access.actor(user)
+    actor = access.actor(user=user)
     policy, _ = RetrainPolicy.objects.update_or_create(
         model=model, defaults={**defaults, **values, "updated_by": actor}
     )
@@ -72,7 +72,7 @@ def _busy(model: RegisteredModel) -> bool:
     ).exists()
 
 
-def due_reason(policy: RetrainPolicy, now) -> str | None:
+def due_reason(*, policy: RetrainPolicy, now) -> str | None:
     """Why the policy's model should retrain now, or None."""
     if not policy.enabled:
         return None
@@ -86,13 +86,13 @@ def due_reason(policy: RetrainPolicy, now) -> str | None:
     production = policy.model.versions.filter(stage=Stage.PRODUCTION).first()
     if production is None:
         return None
-    report = monitoring.report(production)
+    report = monitoring.report(version=production)
     if policy.on_drift and report["status"] in (monitoring.DRIFT, monitoring.DEGRADED):
         return f"monitoring status {report['status']}"
     # Staff's feedback only: a user's false labels must not start a retrain.
     live = report["live_by_source"]["staff"]
     # Nor may a handful of labels: below LIVE_MIN_LABELS live figures judge nothing.
-    if policy.on_live_below is not None and live_figures.enough_labels(live):
+    if policy.on_live_below is not None and live_figures.enough_labels(live=live):
         if policy.model.task == Task.CLASSIFICATION and live["accuracy"] < policy.on_live_below:
             return f"live accuracy {live['accuracy']:.3f} below {policy.on_live_below:g}"
         if policy.model.task == Task.REGRESSION and live["rmse"] > policy.on_live_below:
@@ -100,7 +100,7 @@ def due_reason(policy: RetrainPolicy, now) -> str | None:
     return None
 
 
-def run_due(now=None) -> list[TrainingJob]:
+def run_due(*, now=None) -> list[TrainingJob]:
     """Start one retrain job for every model whose policy is due and that has no job
     waiting or running; the jobs started."""
     from predictor.services.training.retrain import retrain_create  # scikit-learn, pandas
@@ -116,7 +116,7 @@ def run_due(now=None) -> list[TrainingJob]:
             )
             if _busy(policy.model):
                 continue
-            reason = due_reason(policy, now)
+            reason = due_reason(policy=policy, now=now)
             if reason is None:
                 continue
             policy.last_run_at = now
@@ -126,7 +126,7 @@ def run_due(now=None) -> list[TrainingJob]:
                     model=policy.model,
                     user=policy.updated_by,
                     include_feedback=policy.include_feedback,
-                    feedback_from=policy_feedback_from(policy),
+                    feedback_from=policy_feedback_from(policy=policy),
                     promote=policy.promote,
                     min_improvement=policy.min_improvement,
                     reason=f"retrain policy: {reason}",

@@ -121,7 +121,7 @@ def retrain_create(
     job = TrainingJob.objects.create(
         kind=JobKind.RETRAIN,
         dataset=parent.dataset,
-        created_by=access.actor(user),
+        created_by=access.actor(user=user),
         model_name=req.model_name,
         task=req.task,
         target=req.target,
@@ -141,16 +141,16 @@ def retrain_create(
             "trigger": trigger,
         },
     )
-    jobs.job_enqueue(job, capped=capped)
+    jobs.job_enqueue(job=job, capped=capped)
     job.refresh_from_db()
     return job
 
 
 def feedback_frame(
+    *,
     model_id: int,
     features: list[str],
     target: str,
-    *,
     feedback_from: str = "staff",
     train_rows: int = 0,
 ) -> tuple[pd.DataFrame, dict]:
@@ -195,7 +195,7 @@ def _better(metric: str, new: float, old: float, margin: float) -> bool:
     return new > old + margin
 
 
-@jobs.job_kind(JobKind.RETRAIN)
+@jobs.job_kind(name=JobKind.RETRAIN)
 def retrain_job(job: TrainingJob, progress):
     """The work of a `retrain` job: split the dataset, add trusted feedback to the training
     part, fit, score new and production on the dataset's holdout, register, gate."""
@@ -215,17 +215,21 @@ def retrain_job(job: TrainingJob, progress):
     )
     extra, whose = _feedback(req, parent, options, progress)
     added = len(extra)
-    fitted = fit(req, progress, extra=extra)
+    fitted = fit(req=req, progress=progress, extra=extra)
     progress(0.88, "scoring the production version on the dataset's holdout")
     baseline = evaluate(
-        pipeline_for(parent), fitted.holdout, fitted.holdout_target, req.task, fitted.classes
+        pipeline=pipeline_for(version=parent),
+        X_test=fitted.holdout,
+        y_test=fitted.holdout_target,
+        task=req.task,
+        classes=fitted.classes,
     )
     baseline["n_test"] = len(fitted.holdout)
     metric, margin = MAIN_METRIC[req.task], options.get("min_improvement", 0.0)
     new, old = fitted.metrics[metric], baseline[metric]
     TrainingJob.objects.filter(pk=job.pk).update(baseline_metrics=_jsonable(baseline))
     version = register_fitted(
-        req, fitted, user=job.created_by, progress=progress, job_id=job.pk,
+        req=req, fitted=fitted, user=job.created_by, progress=progress, job_id=job.pk,
         parent=parent, feedback_rows=added, feedback_from=whose,
     )  # fmt: skip
     figures = (
@@ -257,7 +261,7 @@ def _gate(version: ModelVersion, *, job: TrainingJob, better: bool, figures: str
     # Retraining reads the production version's dataset, all of its columns but the target:
     # the same inputs, unless production was imported with only some of them (or declared
     # them otherwise). Then its clients would be refused: a person confirms the change.
-    change = stage == Stage.PRODUCTION and production_schema_change(version)
+    change = stage == Stage.PRODUCTION and production_schema_change(version=version)
     if change:
         stage, gate = (
             Stage.STAGING,
@@ -278,9 +282,9 @@ def _feedback(req, parent: ModelVersion, options: dict, progress) -> tuple[pd.Da
     progress(0.05, "adding the logged predictions with trusted ground truth")
     n = len(req.frame)
     extra, whose = feedback_frame(
-        parent.model_id,
-        features,
-        req.target,
+        model_id=parent.model_id,
+        features=features,
+        target=req.target,
         feedback_from=options.get("feedback_from", "staff"),
         train_rows=n - math.ceil(req.test_size * n),
     )

@@ -23,23 +23,25 @@ REQUEST_FIELDS = (
 )
 
 
-def train_version(req: CleanRequest, *, user=None, progress=None, job_id=None, **lineage):
+def train_version(*, req: CleanRequest, user=None, progress=None, job_id=None, **lineage):
     """Fit, store the artifact, and register the new version — only if the job still runs
     then (else its files are removed and nothing is registered)."""
     progress = progress or (lambda value, message: None)
-    fitted = fit(req, progress)
-    return register_fitted(req, fitted, user=user, progress=progress, job_id=job_id, **lineage)
+    fitted = fit(req=req, progress=progress)
+    return register_fitted(
+        req=req, fitted=fitted, user=user, progress=progress, job_id=job_id, **lineage
+    )
 
 
-def register_fitted(req: CleanRequest, fitted, *, user, progress, job_id=None, **extra):
+def register_fitted(*, req: CleanRequest, fitted, user, progress, job_id=None, **extra):
     """Compile, store and register a fitted pipeline as the model's next version."""
     progress(0.9, "compiling and verifying the ONNX runtime")
     compiled = compile_pipeline(
-        fitted.pipeline,
+        pipeline=fitted.pipeline,
         schema=fitted.schema,
         task=req.task,
         classes=fitted.classes,
-        rows=records_from_frame(fitted.holdout, fitted.schema),
+        rows=records_from_frame(X=fitted.holdout, schema=fitted.schema),
     )
     progress(0.95, "saving the artifact")
     stored = artifacts.artifact_save(obj=fitted.pipeline)
@@ -63,7 +65,7 @@ def register_fitted(req: CleanRequest, fitted, *, user, progress, job_id=None, *
                 **extra,
             )
     except jobs.JobStopped:
-        artifacts.artifact_discard([stored.name, compiled.get("compiled_artifact")])
+        artifacts.artifact_discard(names=[stored.name, compiled.get("compiled_artifact")])
         raise
 
 
@@ -78,17 +80,17 @@ def job_create(*, dataset: Dataset, user=None, **request) -> TrainingJob:
     job = TrainingJob.objects.create(
         kind=JobKind.TRAIN,
         dataset=dataset,
-        created_by=access.actor(user),
+        created_by=access.actor(user=user),
         options=options,
         message=_with_left_out("queued", req),
         **{name: getattr(req, name) for name in REQUEST_FIELDS},
     )
-    jobs.job_enqueue(job)
+    jobs.job_enqueue(job=job)
     job.refresh_from_db()
     return job
 
 
-@jobs.job_kind(JobKind.TRAIN)
+@jobs.job_kind(name=JobKind.TRAIN)
 def train_job(job: TrainingJob, progress):
     """The work of a `train` job: validate its request again (the data may have changed)
     and fit it into a new version."""
@@ -99,7 +101,7 @@ def train_job(job: TrainingJob, progress):
         exclude=(job.options or {}).get("exclude"),
     )
     return train_version(
-        req,
+        req=req,
         user=job.created_by,
         progress=lambda value, message: progress(value, _with_left_out(message, req)),
         job_id=job.pk,

@@ -8,20 +8,24 @@ from predictor.services.training.algorithms import MAIN_METRIC, C
 from predictor.services.training.evaluate import score
 
 
-def splitter(task: str, folds: int, random_state):
+def splitter(*, task: str, folds: int, random_state):
     """Stratified folds for classification, plain shuffled folds for regression."""
     if task == C:
         return StratifiedKFold(n_splits=folds, shuffle=True, random_state=random_state)
     return KFold(n_splits=folds, shuffle=True, random_state=random_state)
 
 
-def cross_validate(pipeline, req, X_train, y_train, progress) -> dict:
+def cross_validate(*, pipeline, req, X_train, y_train, progress) -> dict:
     """k-fold scores of the main metric, each fold on a fresh clone."""
     scores = []
-    splits = splitter(req.task, req.cv, req.random_state).split(X_train, y_train)
+    splits = splitter(task=req.task, folds=req.cv, random_state=req.random_state).split(
+        X_train, y_train
+    )
     for k, (tr, va) in enumerate(splits, start=1):
         fold_model = clone(pipeline).fit(X_train.iloc[tr], y_train.iloc[tr])
-        scores.append(score(fold_model, X_train.iloc[va], y_train.iloc[va], req.task))
+        scores.append(
+            score(pipeline=fold_model, X=X_train.iloc[va], y=y_train.iloc[va], task=req.task)
+        )
         progress(0.1 + 0.6 * k / req.cv, f"cross-validation fold {k} of {req.cv}")
     return {
         "metric": MAIN_METRIC[req.task],
@@ -32,7 +36,7 @@ def cross_validate(pipeline, req, X_train, y_train, progress) -> dict:
     }
 
 
-def grid_search(pipeline, req, X_train, y_train, progress):
+def grid_search(*, pipeline, req, X_train, y_train, progress):
     """The best pipeline of the search space (refitted on all training rows), its
     parameters, and the cross-validation summary of the winner."""
     progress(0.2, "searching hyperparameters")
@@ -41,7 +45,7 @@ def grid_search(pipeline, req, X_train, y_train, progress):
     search = GridSearchCV(
         pipeline,
         grid,
-        cv=splitter(req.task, folds, req.random_state),
+        cv=splitter(task=req.task, folds=folds, random_state=req.random_state),
         scoring="accuracy" if req.task == C else "r2",
         n_jobs=1,
         error_score="raise",

@@ -82,15 +82,22 @@ def training_request_validate(
     task = _task(frame, target, task, model_name)
     estimator = estimator_for(algorithm=algorithm, task=task)
     params = params or {}
-    params_check(estimator, algorithm, params)
+    params_check(estimator=estimator, algorithm=algorithm, params=params)
     _check_search_space(estimator, algorithm, search_space)
     if task == C:
         _check_classes(frame[target], target, test_size, cv or (3 if search_space else 0))
     excluded = _excluded(dataset, frame, target, exclude, model_name=model_name)
     frame = frame.drop(columns=list(excluded))
     features = [c for c in frame.columns if c != target]
-    sensitive = sensitive_check(sensitive or [], features)
-    sealed = [*sensitive, *(n for n in sensitive_names(model_name, features) if n not in sensitive)]
+    sensitive = sensitive_check(names=sensitive or [], features=features)
+    sealed = [
+        *sensitive,
+        *(
+            n
+            for n in sensitive_names(model_name=model_name, features=features)
+            if n not in sensitive
+        ),
+    ]
     return CleanRequest(
         dataset=dataset,
         frame=frame.reset_index(drop=True),
@@ -117,7 +124,7 @@ def _excluded(
     and but for the inputs of the model's production version (its clients send them, and a
     retrain scores it on the new version's holdout)."""
     features = [c for c in frame.columns if c != target]
-    notes = {c["name"]: c["note"] for c in dataset_profile(dataset) if c["note"]}
+    notes = {c["name"]: c["note"] for c in dataset_profile(dataset=dataset) if c["note"]}
     if exclude is None:
         kept = _production_inputs(model_name)
         noted = {name: notes[name] for name in features if name in notes and name not in kept}
@@ -185,7 +192,7 @@ def _check_random_state(random_state) -> None:
 
 def _target_frame(dataset: Dataset, target: str | None) -> tuple[pd.DataFrame, str]:
     """The dataset's rows that have a target value, and the target's name."""
-    frame = dataset_frame(dataset)
+    frame = dataset_frame(dataset=dataset)
     target = target or dataset.target
     if target not in frame.columns:
         raise InvalidInput(
@@ -198,9 +205,9 @@ def _target_frame(dataset: Dataset, target: str | None) -> tuple[pd.DataFrame, s
 
 def _task(frame: pd.DataFrame, target: str, task: str | None, model_name: str) -> str:
     """The task asked for, or the one the target suggests; it must fit the model's."""
-    task = task or infer_task(frame[target])
+    task = task or infer_task(target=frame[target])
     registry.model_check_task(name=model_name, task=task)
-    if task == R and not column_is_numeric(frame[target]):
+    if task == R and not column_is_numeric(series=frame[target]):
         raise InvalidInput(
             f"target {target!r} is not numeric, so it cannot be a regression target", field="task"
         )
@@ -220,7 +227,9 @@ def _check_search_space(estimator, algorithm: str, search_space) -> None:
                 field="search_space",
             )
         for value in values:
-            params_check(estimator, algorithm, {key: value}, where="search_space")
+            params_check(
+                estimator=estimator, algorithm=algorithm, params={key: value}, where="search_space"
+            )
     candidates = math.prod(len(v) for v in search_space.values())
     if candidates > MAX_SEARCH_CANDIDATES:
         raise InvalidInput(

@@ -27,7 +27,7 @@ def test_the_client_address_is_counted_from_the_right(settings, behind, count, f
     settings.BEHIND_PROXY = behind
     settings.TRUSTED_PROXY_COUNT = count
     request = RequestFactory().get("/", REMOTE_ADDR="10.0.0.9", HTTP_X_FORWARDED_FOR=forwarded)
-    assert client_address(request) == expected
+    assert client_address(request=request) == expected
 
 
 @pytest.mark.parametrize("behind", [False, True])

@@ -13,7 +13,7 @@ def test_round_trip_is_atomic_and_hashed(settings):
     stored = artifacts.artifact_save(obj=fitted())
     path = settings.ARTIFACT_ROOT / stored.name
     assert path.exists() and stored.size_bytes == path.stat().st_size
-    assert stored.sha256 == artifacts.sha256_bytes(path.read_bytes())
+    assert stored.sha256 == artifacts.sha256_bytes(data=path.read_bytes())
     assert not [p for p in settings.ARTIFACT_ROOT.iterdir() if p.name.startswith(".tmp")]
     model = artifacts.artifact_load(name=stored.name, sha256=stored.sha256)
     assert model.predict([[3.0]]).tolist() == [1]

@@ -29,7 +29,7 @@ def fresh(iris_dataset):
 
 def test_the_report_right_after_training_has_holdout_and_inputs(fresh):
     v1, v2 = fresh
-    result = compare.report(v1.model, [v1, v2])
+    result = compare.report(model=v1.model, versions=[v1, v2])
     first, second = result["versions"]
     assert first["predictions"] == 0 and second["labelled"] == 0
     assert first["holdout"]["algorithm"] == "logistic_regression"
@@ -41,11 +41,11 @@ def test_the_report_right_after_training_has_holdout_and_inputs(fresh):
     assert first["features_added"] == first["features_removed"] == []
     assert second["features_removed"] == ["petal_width"] and second["features_added"] == []
     assert first["shadow_failures"] == {"count": 0, "last_error": "", "last_at": None}
-    words = compare.sentence(result, v1.model.task)
+    words = compare.sentence(result=result, task=v1.model.task)
     assert "Not enough feedback yet" in words and "On their holdouts" in words
     assert "accuracy" in words and "different datasets" in words
     # Listed the other way round, the differences read the other way too.
-    back = compare.report(v1.model, [v2, v1])
+    back = compare.report(model=v1.model, versions=[v2, v1])
     assert back["versions"][1]["features_added"] == ["petal_width"]
 
 

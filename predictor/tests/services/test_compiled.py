@@ -74,10 +74,10 @@ def test_compiled_runtime_answers_as_scikit_learn(algorithm, task, credit_small,
         version = train(dataset, model="m", algorithm=algorithm, params=FAST.get(algorithm, {}))
     assert version.runtime == Runtime.ONNX, version.runtime_note
     assert version.compiled_sha256 and "verified" in version.runtime_note
-    served = runtime.runtime_for(version)
+    served = runtime.runtime_for(version=version)
     assert served.kind == "onnx"
     truth = runtime.SklearnRuntime(
-        runtime.pipeline_for(version), schema=version.schema, task=version.model.task
+        runtime.pipeline_for(version=version), schema=version.schema, task=version.model.task
     )
     records = rows_to_check(version.schema)
     expected, got = truth.predict(records), served.predict(records)

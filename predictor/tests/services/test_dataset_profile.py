@@ -40,7 +40,7 @@ def by_name(profile):
 
 
 def test_the_profile_notes_identifiers_and_constants(churn):
-    profile = by_name(dataset_profile(churn))
+    profile = by_name(dataset_profile(dataset=churn))
     assert profile["customer_id"]["note"] == "identifier"
     assert profile["row_no"]["note"] == "identifier"
     assert profile["country"]["note"] == "constant"
@@ -57,7 +57,7 @@ def test_the_profile_notes_identifiers_and_constants(churn):
 def test_a_few_distinct_values_in_a_tiny_file_are_not_identifiers(db):
     frame = pd.DataFrame({"colour": list("abcdef"), "n": [1, 2, 3, 4, 5, 6], "y": [0, 1] * 3})
     dataset = dataset_create(name="tiny", file=csv_bytes(frame), target="y")
-    assert {c["name"]: c["note"] for c in dataset_profile(dataset)} == {
+    assert {c["name"]: c["note"] for c in dataset_profile(dataset=dataset)} == {
         "colour": None,
         "n": None,
         "y": None,
@@ -69,11 +69,11 @@ def test_a_profile_is_computed_for_a_dataset_stored_before_profiles(churn):
         {k: v for k, v in c.items() if k not in ("note", "distinct")} for c in churn.columns
     ]
     churn.save()
-    assert by_name(dataset_profile(churn))["customer_id"]["note"] == "identifier"
+    assert by_name(dataset_profile(dataset=churn))["customer_id"]["note"] == "identifier"
 
 
 def test_the_look_has_the_class_balance_and_a_few_rows(churn):
-    look = dataset_look(churn)
+    look = dataset_look(dataset=churn)
     assert len(look["preview"]) == 5
     assert {b["value"] for b in look["balance"]} == {"yes", "no"}
     assert sum(b["count"] for b in look["balance"]) == 60
@@ -85,7 +85,7 @@ def test_the_look_has_the_class_balance_and_a_few_rows(churn):
 )
 def test_a_semicolon_or_tab_file_is_named(text, words):
     with pytest.raises(InvalidInput) as caught:
-        parse_csv(text.encode())
+        parse_csv(data=text.encode())
     assert f"the file looks separated by {words}: save it as comma-separated CSV" in str(
         caught.value.message
     )

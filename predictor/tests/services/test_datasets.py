@@ -27,7 +27,7 @@ def test_upload_infers_columns_and_hash(db, settings):
     sepal = dataset.columns[0]
     assert sepal["min"] == 4.3 and sepal["max"] == 7.9 and sepal["missing"] == 0
     assert len(dataset.sha256) == 64
-    assert dataset_frame(dataset).shape == (150, 5)
+    assert dataset_frame(dataset=dataset).shape == (150, 5)
 
 
 BAD = [
@@ -81,4 +81,4 @@ def test_tampered_dataset_file_is_noticed(iris_dataset):
     with open(path, "ab") as fh:
         fh.write(b"5,5,5,5,setosa\n")
     with pytest.raises(InvalidInput, match="changed since upload"):
-        dataset_frame(iris_dataset)
+        dataset_frame(dataset=iris_dataset)

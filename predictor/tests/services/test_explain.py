@@ -12,7 +12,7 @@ CATEGORICAL = {"housing", "purpose", "employment"}
 @pytest.mark.parametrize("algorithm", ["logistic_regression", "random_forest"])
 def test_importances_are_per_original_feature(credit_dataset, algorithm):
     version = train(credit_dataset, model="credit", algorithm=algorithm)
-    shown = explain.version_importance(version, top=50)
+    shown = explain.version_importance(version=version, top=50)
     labels = [row["label"] for row in shown]
     assert set(labels) == set(version.feature_names)  # no "housing_own", each feature once
     assert CATEGORICAL <= set(labels) and len(labels) == len(set(labels))
@@ -24,7 +24,7 @@ def test_importances_are_per_original_feature(credit_dataset, algorithm):
 
 def test_a_categorical_features_weight_is_the_sum_of_its_columns(credit_dataset):
     version = train(credit_dataset, model="credit", algorithm="random_forest")
-    pipeline = explain.pipeline_for(version)
+    pipeline = explain.pipeline_for(version=version)
     forest = pipeline.steps[-1][1]
     names = list(pipeline[:-1].get_feature_names_out())
     housing = sum(
@@ -32,7 +32,9 @@ def test_a_categorical_features_weight_is_the_sum_of_its_columns(credit_dataset)
         for n, w in zip(names, forest.feature_importances_)
         if n.startswith("categorical__housing_")
     )
-    shown = {row["label"]: row["value"] for row in explain.version_importance(version, top=50)}
+    shown = {
+        row["label"]: row["value"] for row in explain.version_importance(version=version, top=50)
+    }
     assert shown["housing"] == pytest.approx(housing)
 
 

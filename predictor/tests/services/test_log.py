@@ -292,7 +292,7 @@ def test_aggregates_equal_a_direct_count_for_a_random_hour(
         if i % 2:
             moved += ids
     # As written: one hour, the aggregates of every key add up to the rows.
-    now_hour = aggregates.hour_of(timezone.now())
+    now_hour = aggregates.hour_of(moment=timezone.now())
     live = stored_figures(PredictionHour.objects.all())
     want = direct_figures(iris_version, Prediction.objects.all())
     assert live.predictions == want["predictions"] and live.requests == len(requests)

@@ -42,7 +42,9 @@ def test_rows_are_stored_at_once_and_a_reader_adds_the_figures_first(
 
     now = timezone.now()
     scope = windows.Scope(version_ids=(iris_version.pk,))
-    hours = windows.window(scope, now - timedelta(hours=2), now + timedelta(hours=1)).hours
+    hours = windows.window(
+        scope=scope, since=now - timedelta(hours=2), until=now + timedelta(hours=1)
+    ).hours
     assert sum(h.predictions for h in hours) == 12
     assert added(iris_version) == (12, 3)
     assert not deferred.pending()
@@ -139,7 +141,7 @@ def test_figures_no_try_could_add_are_dropped_and_do_not_block_the_others(
         outputs=None,
         latency_ms=1.0,
     )
-    deferred.add([poison])
+    deferred.add(served=[poison])
     inference.predict(version=iris_version, records=rows(2))
     deferred.flush()  # the others are added, the one that cannot be is dropped
     assert added(iris_version) == (5, 2)

@@ -100,17 +100,17 @@ def test_a_per_user_aggregate_holds_no_figure_of_a_sensitive_feature(credit, ali
     # Monitoring shows a sensitive feature's window without counts under PRIVACY_MIN_COUNT.
     from predictor.services import monitoring
 
-    drift = {f["name"]: f for f in monitoring.report(credit)["drift"]["features"]}
+    drift = {f["name"]: f for f in monitoring.report(version=credit)["drift"]["features"]}
     assert drift["housing"]["window"] == {} and drift["age"]["window"]  # 1 < 5
     predict(client_for(staff), [applicant(housing="free")] * 6)
-    drift = {f["name"]: f for f in monitoring.report(credit)["drift"]["features"]}
+    drift = {f["name"]: f for f in monitoring.report(version=credit)["drift"]["features"]}
     assert drift["housing"]["window"] == {"free": 7}
 
 
 def test_small_counts_are_merged_then_dropped():
-    merged = aggregates.small_counts_merged({"own": 9, "rent": 3, "free": 2}, minimum=5)
+    merged = aggregates.small_counts_merged(counts={"own": 9, "rent": 3, "free": 2}, minimum=5)
     assert merged == {"own": 9, "__other__": 5} or merged == {"own": 9, aggregates.OTHER: 5}
-    assert aggregates.small_counts_merged({"own": 9, "rent": 3}, minimum=5) == {"own": 9}
+    assert aggregates.small_counts_merged(counts={"own": 9, "rent": 3}, minimum=5) == {"own": 9}
 
 
 # --- batch files -------------------------------------------------------------------------------

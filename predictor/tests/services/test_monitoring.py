@@ -50,7 +50,7 @@ def by_name(report):
 
 def test_rows_like_the_training_data_do_not_drift(credit):
     predict_rows(credit, records(credit_risk_frame(400, seed=1)))  # fresh draws, same law
-    report = monitoring.report(credit)
+    report = monitoring.report(version=credit)
     assert report["drift"]["rows"] == 400
     features = by_name(report)
     assert set(features) == set(NUMERIC + CATEGORICAL)
@@ -67,7 +67,7 @@ def test_shifted_features_are_flagged_and_only_those(credit):
     frame["loan_amount"] = frame["loan_amount"] * 4
     frame["housing"] = "free"  # 10% in training, everyone now
     predict_rows(credit, records(frame))
-    report = monitoring.report(credit)
+    report = monitoring.report(version=credit)
     features = by_name(report)
     drifting = {n for n, f in features.items() if f["status"] == "drift"}
     assert drifting == {"age", "loan_amount", "housing"}, {n: f["psi"] for n, f in features.items()}
@@ -81,7 +81,7 @@ def test_shifted_features_are_flagged_and_only_those(credit):
 
 def test_too_few_rows_say_insufficient_data(credit):
     predict_rows(credit, records(credit_risk_frame(50, seed=3)))
-    report = monitoring.report(credit)
+    report = monitoring.report(version=credit)
     assert report["drift"]["status"] == "insufficient_data" and report["drift"]["rows"] == 50
     assert report["status"] == "insufficient_data"
 
@@ -96,7 +96,7 @@ def test_a_version_without_reference_is_unavailable(credit):
     }
     old = model.objects.create(**{**fields, "reference_stats": {}, "version": 2, "stage": "none"})
     predict_rows(old, records(credit_risk_frame(150, seed=4)))
-    assert monitoring.report(old)["drift"]["status"] == "unavailable"
+    assert monitoring.report(version=old)["drift"]["status"] == "unavailable"
 
 
 def test_live_accuracy_100_feedbacks_80_right_is_0_8(iris_version, staff):
@@ -110,12 +110,12 @@ def test_live_accuracy_100_feedbacks_80_right_is_0_8(iris_version, staff):
             actual=predicted if i < 80 else other,
             user=staff,  # trusted: staff's figures decide `degraded`
         )
-    live = monitoring.report(iris_version)["live"]
+    live = monitoring.report(version=iris_version)["live"]
     assert live["labelled"] == 100 and live["accuracy"] == 0.8
     assert live["holdout"]["accuracy"] == iris_version.metrics["accuracy"]
     assert 0 < live["f1_macro"] < 1
     # Live accuracy 0.8 is far below the holdout figure: degraded, the worst status.
-    assert monitoring.report(iris_version)["status"] == "degraded"
+    assert monitoring.report(version=iris_version)["status"] == "degraded"
 
 
 def test_regression_live_metrics(diabetes_dataset):
@@ -127,7 +127,7 @@ def test_regression_live_metrics(diabetes_dataset):
         inference.prediction_feedback(
             prediction=Prediction.objects.get(pk=pid), actual=output + error
         )
-    report = monitoring.report(version)
+    report = monitoring.report(version=version)
     live = report["live"]
     assert live["mae"] == pytest.approx(15.0)
     assert live["rmse"] == pytest.approx(np.sqrt((100 + 100 + 400 + 400) / 4))
@@ -139,19 +139,19 @@ def test_traffic_buckets_and_window_errors(iris_version):
     for _ in range(3):
         inference.predict(version=iris_version, records=rows * 2)
     report = monitoring.report(
-        iris_version, bucket="minute", since=timezone.now() - timedelta(minutes=5)
+        version=iris_version, bucket="minute", since=timezone.now() - timedelta(minutes=5)
     )
     assert sum(p["predictions"] for p in report["traffic"]) == 6
     assert sum(p["requests"] for p in report["traffic"]) == 3
     assert report["traffic"][0]["latency_ms_p50"] is not None
-    hourly = monitoring.report(iris_version)
+    hourly = monitoring.report(version=iris_version)
     assert sum(p["predictions"] for p in hourly["traffic"]) == 6
     assert hourly["outputs"] == {Prediction.objects.first().output: 6}
     now = timezone.now()
     with pytest.raises(InvalidInput, match="before"):
-        monitoring.report(iris_version, since=now, until=now - timedelta(hours=1))
+        monitoring.report(version=iris_version, since=now, until=now - timedelta(hours=1))
     with pytest.raises(InvalidInput, match="minute, hour or day"):
-        monitoring.report(iris_version, bucket="week")
+        monitoring.report(version=iris_version, bucket="week")
 
 
 # --- the API and the page ---------------------------------------------------------------------

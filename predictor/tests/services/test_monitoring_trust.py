@@ -33,7 +33,7 @@ def label(version, user, right: int, wrong: int) -> None:
 
 def test_one_wrong_label_is_insufficient_data_not_degraded(iris_version, staff):
     label(iris_version, staff, right=0, wrong=1)
-    report = monitoring.report(iris_version)
+    report = monitoring.report(version=iris_version)
     assert report["live"]["labelled"] == 1 and report["live"]["accuracy"] == 0.0
     assert report["live"]["status"] == "insufficient_data"
     assert report["live_by_source"]["staff"]["status"] == "insufficient_data"
@@ -48,7 +48,7 @@ def test_one_wrong_label_is_insufficient_data_not_degraded(iris_version, staff):
 
 def test_thirty_labels_mostly_wrong_are_still_degraded(iris_version, staff):
     label(iris_version, staff, right=10, wrong=20)
-    report = monitoring.report(iris_version)
+    report = monitoring.report(version=iris_version)
     figures = report["live_by_source"]["staff"]
     assert figures["labelled"] == 30 and figures["accuracy"] == pytest.approx(1 / 3)
     assert figures["status"] == "degraded" and report["status"] == "degraded"
@@ -58,11 +58,11 @@ def test_thirty_labels_mostly_wrong_are_still_degraded(iris_version, staff):
 
 
 def test_the_interval_is_wilsons():
-    low, high = live.wilson_interval(8, 10)
+    low, high = live.wilson_interval(correct=8, n=10)
     assert (low, high) == (pytest.approx(0.4902, abs=1e-4), pytest.approx(0.9433, abs=1e-4))
-    low, high = live.wilson_interval(30, 30)
+    low, high = live.wilson_interval(correct=30, n=30)
     assert low == pytest.approx(30 / (30 + 1.959964**2), abs=1e-4) and high == 1.0
-    assert live.wilson_interval(0, 0) is None
+    assert live.wilson_interval(correct=0, n=0) is None
 
 
 def test_regression_below_the_minimum_is_insufficient_data(diabetes_dataset, staff):
@@ -74,7 +74,7 @@ def test_regression_below_the_minimum_is_insufficient_data(diabetes_dataset, sta
         inference.prediction_feedback(
             prediction=Prediction.objects.get(pk=pid), actual=output + 1000, user=staff
         )
-    report = monitoring.report(version)
+    report = monitoring.report(version=version)
     assert report["live"]["rmse"] == pytest.approx(1000)
     assert report["live"]["status"] == "insufficient_data" and "interval" not in report["live"]
     assert report["status"] == "insufficient_data"
@@ -84,9 +84,9 @@ def test_on_live_below_waits_for_the_minimum(iris_version, staff):
     model = iris_version.model
     policy = policies.policy_set(model=model, user=staff, on_live_below=0.9)
     label(iris_version, staff, right=0, wrong=29)
-    assert policies.due_reason(policy, None) is None
+    assert policies.due_reason(policy=policy, now=None) is None
     label(iris_version, staff, right=0, wrong=1)
-    assert "live accuracy 0.000 below 0.9" in policies.due_reason(policy, None)
+    assert "live accuracy 0.000 below 0.9" in policies.due_reason(policy=policy, now=None)
 
 
 # --- missing values apart from PSI --------------------------------------------------------------
@@ -119,7 +119,7 @@ def by_name(report):
 def test_the_same_values_with_none_missing_do_not_drift(credit):
     frame = credit_risk_frame(500, seed=1).dropna()  # the same law, nothing missing
     predict_rows(credit, records(frame))
-    report = monitoring.report(credit)
+    report = monitoring.report(version=credit)
     features = by_name(report)
     income, housing = features["income"], features["housing"]
     assert income["missing"]["reference"] == pytest.approx(0.05, abs=0.03)
@@ -135,7 +135,7 @@ def test_thirty_points_more_missing_is_warn_never_drift(credit):
     rng = np.random.RandomState(0)
     frame.loc[rng.rand(len(frame)) < 0.35, "income"] = np.nan
     predict_rows(credit, records(frame))
-    income = by_name(monitoring.report(credit))["income"]
+    income = by_name(monitoring.report(version=credit))["income"]
     assert income["missing"]["window"] == pytest.approx(0.35, abs=0.06)
     assert income["status"] == "warn", income
     assert income["psi"] < 0.1
@@ -160,7 +160,7 @@ def test_an_old_reference_without_a_missing_figure_still_works(credit):
     }
     old = model.objects.create(**{**fields, "reference_stats": reference, "version": 2})
     predict_rows(old, records(credit_risk_frame(200, seed=3).dropna()))
-    features = by_name(monitoring.report(old))
+    features = by_name(monitoring.report(version=old))
     assert features["housing"]["missing"] == {"reference": 0.1, "window": 0.0}
     assert features["income"]["missing"]["reference"] == 0.0
     assert features["housing"]["status"] != "drift" and features["housing"]["psi"] < 0.1
@@ -174,7 +174,7 @@ def test_a_sensitive_features_rare_missing_count_is_not_shown(credit_dataset, se
     frame = credit_risk_frame(200, seed=4).dropna().iloc[:150].copy()
     frame.iloc[:2, frame.columns.get_loc("income")] = np.nan  # two people: fewer than 5
     predict_rows(credit, records(frame))
-    features = by_name(monitoring.report(credit))
+    features = by_name(monitoring.report(version=credit))
     assert features["income"]["missing"]["window"] is None
     assert features["income"]["status"] in ("ok", "warn")
     assert features["age"]["missing"]["window"] == 0.0
@@ -185,16 +185,16 @@ def test_a_sensitive_features_rare_missing_count_is_not_shown(credit_dataset, se
 
 def test_the_worker_runs_the_monitor_pass_every_interval(iris_version, settings):
     settings.MONITOR_INTERVAL_SECONDS = 300
-    assert worker.monitor_tick(None, 1000.0) == 1000.0  # never ran: runs now
+    assert worker.monitor_tick(last=None, now=1000.0) == 1000.0  # never ran: runs now
     state = MonitorState.objects.get(version=iris_version)
     first = state.checked_at
-    assert worker.monitor_tick(1000.0, 1299.0) == 1000.0  # not yet
+    assert worker.monitor_tick(last=1000.0, now=1299.0) == 1000.0  # not yet
     assert MonitorState.objects.get(version=iris_version).checked_at == first
-    assert worker.monitor_tick(1000.0, 1300.0) == 1300.0
+    assert worker.monitor_tick(last=1000.0, now=1300.0) == 1300.0
     assert MonitorState.objects.get(version=iris_version).checked_at > first
     settings.MONITOR_INTERVAL_SECONDS = 0  # never
     MonitorState.objects.all().delete()
-    assert worker.monitor_tick(None, 5000.0) is None
+    assert worker.monitor_tick(last=None, now=5000.0) is None
     assert not MonitorState.objects.exists()
 
 
@@ -213,13 +213,13 @@ def test_a_pass_that_fails_does_not_stop_the_worker(iris_version, settings, monk
         raise RuntimeError("database went away")
 
     monkeypatch.setattr(alerts, "monitor_all", broken)
-    assert worker.monitor_tick(None, 10.0) == 10.0  # tried: waits a full interval again
+    assert worker.monitor_tick(last=None, now=10.0) == 10.0  # tried: waits a full interval again
 
 
 def test_on_view_a_version_with_traffic_gets_a_status_without_alerts(iris_version, staff):
-    assert alerts.states_current([iris_version]) == {}  # no traffic: nothing to judge
+    assert alerts.states_current(versions=[iris_version]) == {}  # no traffic: nothing to judge
     label(iris_version, staff, right=0, wrong=30)
-    states = alerts.states_current([iris_version])
+    states = alerts.states_current(versions=[iris_version])
     assert states[iris_version.pk].status == "degraded"
     assert states[iris_version.pk].labelled == 30
     assert MonitorState.objects.get(version=iris_version).status == "degraded"
@@ -230,5 +230,5 @@ def test_a_sensitive_feature_logged_without_a_key_is_not_missing(credit_dataset)
     # No PREDICTION_LOG_KEYS: its values are not stored; rows read back do not know them.
     credit = train(credit_dataset, model="credit", algorithm="decision_tree", sensitive=["income"])
     predict_rows(credit, records(credit_risk_frame(200, seed=5).dropna().iloc[:150]))
-    income = by_name(monitoring.report(credit))["income"]
+    income = by_name(monitoring.report(version=credit))["income"]
     assert income["status"] == "ok" and income["missing"]["window"] in (None, 0.0), income

@@ -28,7 +28,7 @@ def manager(django_user_model):
 
 
 def answer_for(version) -> str:
-    return runtime.runtime_for(version).predict([SETOSA]).predictions[0]
+    return runtime.runtime_for(version=version).predict([SETOSA]).predictions[0]
 
 
 def label_through_the_api(user, n: int, actual: str = "virginica") -> list[int]:
@@ -82,14 +82,14 @@ def test_feedback_records_its_source_and_giver(iris_version, staff, alice, clien
 
 def test_a_users_false_labels_neither_degrade_nor_alert(iris_version, alice, staff):
     label_through_the_api(alice, 40)
-    report = monitoring.report(iris_version)
+    report = monitoring.report(version=iris_version)
     assert report["live"]["labelled"] == 40 and report["live"]["accuracy"] == 0.0
     assert report["live_by_source"]["users"]["accuracy"] == 0.0
     assert report["live_by_source"]["staff"] is None
     assert report["status"] != monitoring.DEGRADED
     # Staff saying the same is trusted: degraded.
     label(iris_version, staff, 40)
-    report = monitoring.report(iris_version)
+    report = monitoring.report(version=iris_version)
     assert report["live_by_source"]["staff"]["labelled"] == 40
     assert report["live_by_source"]["users"]["labelled"] == 40
     assert report["live"]["labelled"] == 80

@@ -187,10 +187,13 @@ def test_archiving_a_routed_version_rescales_and_is_recorded(three, staff_client
 
 
 def test_rescaling_keeps_whole_weights_summing_to_100():
-    assert traffic.rescaled(((1, 34), (2, 33), (3, 33)), 1) == ((2, 50), (3, 50))
-    assert traffic.rescaled(((1, 10), (2, 45), (3, 45)), 3) == ((1, 18), (2, 82))
-    assert sum(w for _, w in traffic.rescaled(((1, 1), (2, 1), (3, 1), (4, 97)), 4)) == 100
-    assert traffic.rescaled(((1, 100),), 1) == ()
+    assert traffic.rescaled(routes=((1, 34), (2, 33), (3, 33)), removed=1) == ((2, 50), (3, 50))
+    assert traffic.rescaled(routes=((1, 10), (2, 45), (3, 45)), removed=3) == ((1, 18), (2, 82))
+    assert (
+        sum(w for _, w in traffic.rescaled(routes=((1, 1), (2, 1), (3, 1), (4, 97)), removed=4))
+        == 100
+    )
+    assert traffic.rescaled(routes=((1, 100),), removed=1) == ()
 
 
 # --- the comparison report ---------------------------------------------------------------------
@@ -230,7 +233,7 @@ def test_the_report_matches_a_computation_by_hand(three, staff_client, alice_cli
         else stats.binomtest(min(only_1, only_2), only_1 + only_2).pvalue
     )
     assert pair["p_value"] == pytest.approx(expected)
-    text = compare.sentence(report, "classification")
+    text = compare.sentence(result=report, task="classification")
     assert "v1 is right 75% of the time on 40 labelled rows" in text
 
 

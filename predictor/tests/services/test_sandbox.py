@@ -76,9 +76,9 @@ def refused(response) -> str:
 
 def _audit(data: bytes):
     """Load a crafted file as the sandbox does (types first) and audit it, in this test."""
-    model = sio.loads(data, trusted=artifacts.skops_check(data))
+    model = sio.loads(data, trusted=artifacts.skops_check(data=data))
     return audit.audit(
-        model,
+        model=model,
         callable_types=trusted_types.trusted_types(),
         max_array_bytes=64 * 1024**2,
         max_total_bytes=200 * 1024**2,
@@ -104,7 +104,7 @@ BUILTIN_CALLABLES += [tuple, OrderedDict, defaultdict]
 @pytest.mark.parametrize("analyzer", BUILTIN_CALLABLES, ids=lambda c: c.__name__)
 def test_every_allowed_builtin_as_an_analyzer_is_refused_by_the_audit(analyzer):
     data, _ = hostile_models.file_reader(analyzer=analyzer, source="content")
-    artifacts.skops_check(data)  # every type is on the allow-list...
+    artifacts.skops_check(data=data)  # every type is on the allow-list...
     with pytest.raises(AuditRefused) as refusal:  # ...and the value is refused
         _audit(data)
     assert refusal.value.path.endswith("transformers_[0][1].analyzer")
@@ -379,7 +379,7 @@ def test_the_server_never_loads_an_imported_file(manager, alice, monkeypatch):
     with pytest.raises(Exception, match="not loaded by the server"):
         from predictor.services.serving.runtime import pipeline_for
 
-        pipeline_for(ModelVersion.objects.get())
+        pipeline_for(version=ModelVersion.objects.get())
 
 
 # --- versions imported before the sandbox -------------------------------------------------
@@ -458,7 +458,7 @@ def test_a_scaler_before_a_forest_verifies_on_every_row_of_its_dataset():
     X.columns = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
     schema = [{"name": n, "type": "numeric", "nullable": False} for n in X.columns]
     graph, note = convert_verified(
-        iris_pipeline(),
+        pipeline=iris_pipeline(),
         schema=schema,
         task="classification",
         classes=["setosa", "versicolor", "virginica"],

@@ -37,15 +37,15 @@ def shapes(iris_dataset):
 
 def test_schema_change_names_added_removed_and_retyped(shapes):
     v1, v2, _, v4 = shapes
-    assert schema_change(v1.schema, v2.schema).as_dict() == {
+    assert schema_change(old=v1.schema, new=v2.schema).as_dict() == {
         "added": [],
         "removed": ["petal_width"],
         "retyped": [],
     }
-    change = schema_change(v1.schema, v4.schema)
+    change = schema_change(old=v1.schema, new=v4.schema)
     assert change.added == ("sepal_width",) and change.removed == ("sepal_width",)
     assert change.words() == "sepal_width numeric → categorical"
-    assert not schema_change(v1.schema, shapes[2].schema)
+    assert not schema_change(old=v1.schema, new=shapes[2].schema)
 
 
 @pytest.mark.parametrize("where", ["routes", "shadows"])
@@ -155,4 +155,4 @@ def test_retraining_on_the_production_dataset_keeps_the_inputs(iris_version, sta
     job = retrain.retrain_create(model=iris_version.model, user=staff, include_feedback=False)
     job.refresh_from_db()
     assert job.status == "succeeded", job.error
-    assert not schema_change(iris_version.schema, job.version.schema)
+    assert not schema_change(old=iris_version.schema, new=job.version.schema)

@@ -180,10 +180,10 @@ def test_a_category_seen_fewer_than_privacy_min_count_times_is_left_out(db, sett
     from predictor.services.monitoring.reference import reference_stats_from_frame
 
     frame = pd.DataFrame({"city": ["a"] * 8 + ["b"] * 4 + ["rare"], "n": [1.0] * 13})
-    stats = reference_stats_from_frame(frame, sensitive=["city", "n"])
+    stats = reference_stats_from_frame(X=frame, sensitive=["city", "n"])
     assert set(stats["city"]["frequencies"]) == {"a"}
     settings.PRIVACY_MIN_COUNT = 20
-    stats = reference_stats_from_frame(frame, sensitive=["n"])
+    stats = reference_stats_from_frame(X=frame, sensitive=["n"])
     assert stats["n"]["edges"] == [] and stats["n"]["counts"] == []  # too few rows: dropped
 
 

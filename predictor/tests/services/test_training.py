@@ -275,7 +275,7 @@ def test_two_concurrent_trainings_get_distinct_numbers():
 
 def test_predictions_are_logged_in_one_insert(iris_version, django_assert_max_num_queries):
     records = [dict(zip(iris_version.feature_names, [5.1, 3.5, 1.4, 0.2]))] * 50
-    runtime.runtime_for(iris_version)  # warm the cache
+    runtime.runtime_for(version=iris_version)  # warm the cache
     with django_assert_max_num_queries(5) as captured:
         result = inference.predict(version=iris_version, records=records)
     assert Prediction.objects.count() == 50 == len(result.prediction_ids)

@@ -56,14 +56,16 @@ def test_class_probabilities_that_are_not_numbers_are_a_400(iris_version, alice)
 
 def test_the_scikit_learn_runtime_reports_the_same_rows(diabetes_version):
     served = runtime.SklearnRuntime(
-        runtime.pipeline_for(diabetes_version), schema=diabetes_version.schema, task="regression"
+        runtime.pipeline_for(version=diabetes_version),
+        schema=diabetes_version.schema,
+        task="regression",
     )
     rows = [_row(0.01), _row(1e308), _row(0.02), _row(-1e308)]
     with warnings.catch_warnings():  # numpy may warn of the overflow as the model computes
         warnings.simplefilter("ignore", RuntimeWarning)
         output = served.predict(rows)
     assert output.nonfinite == (1, 3)
-    assert runtime.runtime_for(diabetes_version).predict(rows).nonfinite == (1, 3)
+    assert runtime.runtime_for(version=diabetes_version).predict(rows).nonfinite == (1, 3)
     assert served.predict([_row(0.01)]).nonfinite == ()
 
 
@@ -96,7 +98,7 @@ def credit_version(credit_dataset):
 
 
 def _credit_body(credit_version, text: str, number: str = "") -> str:
-    record = example_record(credit_version.schema)
+    record = example_record(schema=credit_version.schema)
     name = next(f["name"] for f in credit_version.schema if f["type"] == "categorical")
     record[name] = "TEXT"
     if number:

@@ -105,7 +105,7 @@ def test_a_queued_job_cancelled_is_never_run(iris_dataset, settings, staff_clien
     assert job.status == JobStatus.CANCELLED
     from predictor.services import jobs
 
-    assert jobs.job_claim("test:1") is None
+    assert jobs.job_claim(runner_id="test:1") is None
 
 
 # --- retraining -------------------------------------------------------------------------------
@@ -131,7 +131,7 @@ def feedback(version, n, actual, *, by):
 def answer_for(version) -> str:
     from predictor.services.serving import runtime
 
-    return runtime.runtime_for(version).predict([SETOSA]).predictions[0]
+    return runtime.runtime_for(version=version).predict([SETOSA]).predictions[0]
 
 
 def retrain(client, **body):

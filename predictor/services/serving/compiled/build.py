@@ -22,11 +22,11 @@ MAX_ROWS = 2_000
 UNSEEN = "__a category never seen in training__"
 
 
-def verification_rows(schema: list[dict], rows: list[dict]) -> list[dict]:
+def verification_rows(*, schema: list[dict], rows: list[dict]) -> list[dict]:
     """The given rows, and beside them: each nullable feature missing, all of them
     missing, and each categorical feature with a category training never saw."""
     rows = list(rows)[:MAX_ROWS]
-    base = dict(rows[0]) if rows else example_record(schema)
+    base = dict(rows[0]) if rows else example_record(schema=schema)
     extra = [dict(base)]
     nullable = [f["name"] for f in schema if f.get("nullable", True)]
     for name in nullable:
@@ -75,7 +75,7 @@ def _difference(expected, got, task: str) -> str | None:
     return None
 
 
-def convert_verified(pipeline, *, schema: list[dict], task: str, classes, rows):
+def convert_verified(*, pipeline, schema: list[dict], task: str, classes, rows):
     """(ONNX bytes, note) when the pipeline converts and agrees with scikit-learn on the
     verification rows, else (None, the reason). Stores nothing (the import sandbox runs it)."""
     # skl2onnx and onnx (about 55 MB of a process's memory) are imported by the processes
@@ -83,17 +83,19 @@ def convert_verified(pipeline, *, schema: list[dict], task: str, classes, rows):
     from predictor.services.serving.compiled.convert import pipeline_to_onnx
 
     try:
-        data = pipeline_to_onnx(pipeline, schema)
+        data = pipeline_to_onnx(pipeline=pipeline, schema=schema)
         compiled = runtime.OnnxRuntime(
-            artifacts.onnx_session(data), schema=schema, task=task, classes=classes
+            artifacts.onnx_session(data=data), schema=schema, task=task, classes=classes
         )
     except Exception as exc:  # whatever the converter refuses, scikit-learn serves
         reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
         return None, f"no ONNX conversion ({type(exc).__name__}: {reason})"
     checked = rows_validate(
-        schema=schema, records=verification_rows(schema, rows), max_rows=MAX_ROWS + 1_000
+        schema=schema,
+        records=verification_rows(schema=schema, rows=rows),
+        max_rows=MAX_ROWS + 1_000,
     ).records
-    reference = runtime.runtime_of(pipeline, schema=schema, task=task)
+    reference = runtime.runtime_of(model=pipeline, schema=schema, task=task)
     try:
         problem = _difference(reference.predict(checked), compiled.predict(checked), task)
     except Exception as exc:  # a compiled model that fails on a valid row is not served
@@ -103,17 +105,19 @@ def convert_verified(pipeline, *, schema: list[dict], task: str, classes, rows):
     return data, f"ONNX, verified against scikit-learn on {len(checked)} rows"
 
 
-def compile_pipeline(pipeline, *, schema: list[dict], task: str, classes, rows) -> dict:
+def compile_pipeline(*, pipeline, schema: list[dict], task: str, classes, rows) -> dict:
     """The compiled-runtime fields of a new version: ONNX (stored, hash-named) when it
     converts and agrees with scikit-learn on the verification rows, else scikit-learn
     with the reason."""
-    data, note = convert_verified(pipeline, schema=schema, task=task, classes=classes, rows=rows)
+    data, note = convert_verified(
+        pipeline=pipeline, schema=schema, task=task, classes=classes, rows=rows
+    )
     if data is None:
         return _sklearn(note)
-    return onnx_fields(data, note)
+    return onnx_fields(data=data, note=note)
 
 
-def onnx_fields(data: bytes, note: str) -> dict:
+def onnx_fields(*, data: bytes, note: str) -> dict:
     """Store a verified ONNX graph; the version fields that name it."""
     stored = artifacts.artifact_store_bytes(data=data, fmt="onnx")
     return {
@@ -133,18 +137,18 @@ def _sklearn(note: str) -> dict:
     }
 
 
-def sample_rows(version: ModelVersion, limit: int = 500) -> list[dict]:
+def sample_rows(*, version: ModelVersion, limit: int = 500) -> list[dict]:
     """Rows of the version's dataset to verify on (none when it has no dataset)."""
     if version.dataset is None:
         return []
-    frame = dataset_frame(version.dataset)
+    frame = dataset_frame(dataset=version.dataset)
     names = [f["name"] for f in version.schema]
     if any(name not in frame.columns for name in names):
         return []
-    return records_from_frame(frame.head(limit), version.schema)
+    return records_from_frame(X=frame.head(limit), schema=version.schema)
 
 
-def version_compile(version: ModelVersion) -> ModelVersion:
+def version_compile(*, version: ModelVersion) -> ModelVersion:
     """Compile a stored version that has no runtime yet (idempotent: a version's runtime is
     set once); the other server processes switch to it within a second."""
     if version.runtime:
@@ -158,11 +162,11 @@ def version_compile(version: ModelVersion) -> ModelVersion:
             fault="imported",
         )
     fields = compile_pipeline(
-        runtime.pipeline_for(version),
+        pipeline=runtime.pipeline_for(version=version),
         schema=version.schema,
         task=version.model.task,
         classes=version.classes,
-        rows=sample_rows(version),
+        rows=sample_rows(version=version),
     )
     with transaction.atomic():
         if ModelVersion.objects.filter(pk=version.pk, runtime="").update(**fields):

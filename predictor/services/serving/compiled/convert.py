@@ -93,7 +93,7 @@ def _joined(pipeline, schema: list[dict]):
     return Pipeline([("join", join), *steps])
 
 
-def pipeline_to_onnx(pipeline, schema: list[dict]) -> bytes:
+def pipeline_to_onnx(*, pipeline, schema: list[dict]) -> bytes:
     """The serialized ONNX model of a fitted pipeline over `schema`'s features."""
     types = [
         (f["name"], (DoubleTensorType if f["type"] == NUMERIC else StringTensorType)([None, 1]))
@@ -115,5 +115,5 @@ def pipeline_to_onnx(pipeline, schema: list[dict]) -> bytes:
         custom_shape_calculators=shapes,
     )
     if any(node.op_type == "TreeEnsemble" for node in onx.graph.node):
-        raise_ml_opset(onx, 5)
+        raise_ml_opset(model=onx, version=5)
     return onx.SerializeToString()

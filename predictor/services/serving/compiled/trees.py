@@ -283,7 +283,7 @@ def tree_customs():
     return conv, shapes
 
 
-def raise_ml_opset(model, version=5):
+def raise_ml_opset(*, model, version=5):
     """TreeEnsemble needs ai.onnx.ml 5; other ml ops used (LabelEncoder 2, OneHotEncoder,
     ArrayFeatureExtractor, Imputer) keep their meaning under 5."""
     for o in model.opset_import:
