@@ -93,6 +93,27 @@ def staff(django_user_model):
     return user
 
 
+@pytest.fixture
+def manager(django_user_model):
+    """Another staff user of the "Model managers" group (not a superuser)."""
+    user = django_user_model.objects.create_user("manager", password="pw-mgr-123", is_staff=True)
+    user.groups.add(managers_group())
+    return user
+
+
+@pytest.fixture
+def manager_client(client, manager):
+    """A test client logged in as `manager`."""
+    client.force_login(manager)
+    return client
+
+
+@pytest.fixture
+def clerk(django_user_model):
+    """Staff without the "Model managers" group: reads, never manages."""
+    return django_user_model.objects.create_user("clerk", password="pw-clerk-123", is_staff=True)
+
+
 def managers_group():
     """The "Model managers" group of migration 0002, made again after a transactional test
     emptied the tables (permissions come back by themselves, the group does not)."""

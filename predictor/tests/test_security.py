@@ -13,7 +13,6 @@ from unittest import mock
 
 import pytest
 import skops.io as sio
-from django.contrib.auth.models import Group
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
@@ -27,15 +26,6 @@ from .conftest import client_for, redis_on, train
 ROOT = Path(__file__).resolve().parents[2]
 SETOSA = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
 FEATURES = "sepal_length:numeric\nsepal_width:numeric\npetal_length:numeric\npetal_width:numeric"
-
-
-@pytest.fixture
-def manager(client, django_user_model):
-    """A staff user of the "Model managers" group (not a superuser)."""
-    user = django_user_model.objects.create_user("manager", password="pw-mgr-123", is_staff=True)
-    user.groups.add(Group.objects.get(name="Model managers"))
-    client.force_login(user)
-    return client
 
 
 def import_file(client, data: bytes, **fields):
@@ -70,10 +60,10 @@ def test_payload_is_live_without_the_check(label, tmp_path):
 
 
 @pytest.mark.parametrize("label", sorted(skops_payloads.PAYLOADS))
-def test_crafted_skops_import_is_refused_and_never_runs(label, manager, tmp_path, settings):
+def test_crafted_skops_import_is_refused_and_never_runs(label, manager_client, tmp_path, settings):
     marker = tmp_path / "ran"
     data = skops_payloads.PAYLOADS[label](marker)
-    response = import_file(manager, data)
+    response = import_file(manager_client, data)
     page = response.content.decode()
     assert response.status_code == 200
     assert "outside the server&#x27;s allow-list" in page
@@ -83,9 +73,9 @@ def test_crafted_skops_import_is_refused_and_never_runs(label, manager, tmp_path
     assert not list(Path(settings.ARTIFACT_ROOT).glob("*.skops"))
 
 
-def test_a_real_pipeline_with_one_hot_and_forest_imports(manager, alice):
+def test_a_real_pipeline_with_one_hot_and_forest_imports(manager_client, alice):
     response = import_file(
-        manager,
+        manager_client,
         skops_payloads.real_pipeline(),
         task="classification",
         target="label",
@@ -211,7 +201,7 @@ def test_a_broken_artifact_answers_503_on_rest_and_v2(iris_version, alice, damag
     assert not Prediction.objects.exists()
 
 
-def test_a_crafted_tree_with_wild_indices_is_refused(manager):
+def test_a_crafted_tree_with_wild_indices_is_refused(manager_client):
     from sklearn.tree import DecisionTreeClassifier
 
     tree = DecisionTreeClassifier(random_state=0).fit([[0], [1], [2], [3]], [0, 0, 1, 1])
@@ -234,7 +224,7 @@ def test_a_crafted_tree_with_wild_indices_is_refused(manager):
                     np.save(buffer, array, allow_pickle=False)
                     content = buffer.getvalue()
             target.writestr(item, content)
-    response = import_file(manager, out.getvalue(), target="y", features="x:numeric")
+    response = import_file(manager_client, out.getvalue(), target="y", features="x:numeric")
     page = response.content.decode()
     assert "model.tree_.children_left[0]" in page and "out of range" in page
     assert not ModelVersion.objects.exists()

@@ -139,8 +139,6 @@ def _kill(child: subprocess.Popen) -> None:
 def _answer(workdir: str, returncode: int) -> dict:
     result = Path(workdir, "result.json")
     stderr = Path(workdir, "stderr.txt").read_bytes()[-4000:].decode("utf-8", "replace")
-    if os.environ.get("SANDBOX_DEBUG_STDERR"):  # a developer's switch, never in production
-        sys.stderr.write(stderr)
     if returncode != 0 or not result.exists():
         # The child's own output is not shown: it may hold what a hostile file printed.
         raise SandboxFailed(

@@ -88,7 +88,7 @@ def _configure(request: dict) -> None:
 def _run(request: dict, data: bytes) -> dict:
     _configure(request)
     limits = request["limits"]
-    model, fmt = _load(request, data, limits)
+    model, fmt = _load(request, data)
     report = audit.audit(
         model=model,
         callable_types=trusted_types.trusted_types(),
@@ -135,7 +135,7 @@ def _is_skops(data: bytes) -> bool:
         return False
 
 
-def _load(request: dict, data: bytes, limits: dict):
+def _load(request: dict, data: bytes):
     if _is_skops(data):
         import skops.io as sio
 

@@ -220,34 +220,26 @@ def imported_check(*, version: ModelVersion) -> None:
 
 def runtime_for(*, version: ModelVersion) -> SklearnRuntime | OnnxRuntime:
     """The runtime that serves a version (VersionUnavailable when it cannot load)."""
-    if version.is_imported:
-        try:
+    if not version.is_imported and version.runtime != Runtime.ONNX:
+        return SklearnRuntime(
+            pipeline_for(version=version), schema=version.schema, task=version.model.task
+        )
+    try:
+        if version.is_imported:
             _audit_check(version)  # every time: a later audit may refuse it
             if version.sha256 not in artifacts.checked_imports:
                 imported_check(version=version)
                 artifacts.checked_imports.add(version.sha256)
-            session = artifacts.artifact_load(
-                name=version.compiled_artifact, sha256=version.compiled_sha256, fmt="onnx"
-            )
-        except ArtifactIntegrityError as exc:
-            raise _unavailable(version, exc) from None
-        return OnnxRuntime(
-            session, schema=version.schema, task=version.model.task, classes=version.classes
-        )
-    if version.runtime == Runtime.ONNX:
-        try:
+        else:
             # The pipeline it was compiled from must be intact too: a version is one whole.
             artifacts.artifact_check(name=version.artifact, sha256=version.sha256)
-            session = artifacts.artifact_load(
-                name=version.compiled_artifact, sha256=version.compiled_sha256, fmt="onnx"
-            )
-        except ArtifactIntegrityError as exc:
-            raise _unavailable(version, exc) from None
-        return OnnxRuntime(
-            session, schema=version.schema, task=version.model.task, classes=version.classes
+        session = artifacts.artifact_load(
+            name=version.compiled_artifact, sha256=version.compiled_sha256, fmt="onnx"
         )
-    return SklearnRuntime(
-        pipeline_for(version=version), schema=version.schema, task=version.model.task
+    except ArtifactIntegrityError as exc:
+        raise _unavailable(version, exc) from None
+    return OnnxRuntime(
+        session, schema=version.schema, task=version.model.task, classes=version.classes
     )
 
 

@@ -3,27 +3,20 @@ permissions reads what staff read but changes nothing (403); a manager still can
 key is revoked by its maker or a superuser only."""
 
 import pytest
-from django.contrib.auth.models import Group
 from django.test import Client
 
 from predictor.models import Stage, TrafficChange, TrainingJob
 from predictor.services import apikeys
 
-from ..conftest import client_for
+from ..conftest import client_for, managers_group
 
 ROW = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
 
 
 @pytest.fixture
-def staff_only(django_user_model):
-    """Staff, but not in the "Model managers" group: reads, never manages."""
-    return django_user_model.objects.create_user("clerk", password="pw-clerk-123", is_staff=True)
-
-
-@pytest.fixture
 def manager2(django_user_model):
     user = django_user_model.objects.create_user("manager2", password="pw-m2-123", is_staff=True)
-    user.groups.add(Group.objects.get(name="Model managers"))
+    user.groups.add(managers_group())
     return user
 
 
@@ -69,10 +62,10 @@ PAGE_WRITES = [
 
 @pytest.mark.parametrize("method, path, body", API_WRITES)
 def test_staff_without_the_group_gets_403_on_every_managing_endpoint(
-    iris_version, job, staff_only, method, path, body
+    iris_version, job, clerk, method, path, body
 ):
     version, jobs_before = iris_version, TrainingJob.objects.count()
-    answer = getattr(client_for(staff_only), method)(path.format(job=job.pk), body, format="json")
+    answer = getattr(client_for(clerk), method)(path.format(job=job.pk), body, format="json")
     assert answer.status_code == 403, answer.content
     assert "manag" in answer.json()["detail"]
     version.refresh_from_db()
@@ -83,16 +76,16 @@ def test_staff_without_the_group_gets_403_on_every_managing_endpoint(
 
 
 @pytest.mark.parametrize("path", API_READS)
-def test_staff_without_the_group_still_reads(iris_version, job, staff_only, path):
-    assert client_for(staff_only).get(path.format(job=job.pk)).status_code == 200
+def test_staff_without_the_group_still_reads(iris_version, job, clerk, path):
+    assert client_for(clerk).get(path.format(job=job.pk)).status_code == 200
 
 
 @pytest.mark.parametrize("method, path, form", PAGE_WRITES)
 def test_staff_without_the_group_gets_403_on_every_managing_page(
-    iris_version, job, staff_only, method, path, form
+    iris_version, job, clerk, method, path, form
 ):
     client = Client()
-    client.force_login(staff_only)
+    client.force_login(clerk)
     answer = getattr(client, method)(path.format(job=job.pk), form)
     assert answer.status_code == 403
     iris_version.refresh_from_db()
@@ -100,9 +93,9 @@ def test_staff_without_the_group_gets_403_on_every_managing_page(
     assert iris_version.stage == Stage.PRODUCTION and job.status == "queued"
 
 
-def test_staff_without_the_group_still_sees_the_rollout_pages(iris_version, staff_only):
+def test_staff_without_the_group_still_sees_the_rollout_pages(iris_version, clerk):
     client = Client()
-    client.force_login(staff_only)
+    client.force_login(clerk)
     assert client.get("/models/iris/traffic/").status_code == 200
     assert client.get("/models/iris/compare/").status_code != 403  # 400: one version only
 

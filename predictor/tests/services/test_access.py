@@ -1,7 +1,7 @@
 """THE access rule and THE version choice, each tested once for every kind of caller."""
 
 import pytest
-from django.contrib.auth.models import AnonymousUser, Group
+from django.contrib.auth.models import AnonymousUser
 
 from predictor import selectors
 from predictor.models import Prediction, Stage
@@ -12,13 +12,6 @@ from predictor.services.serving import inference, routing
 from ..conftest import train
 
 ROW = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
-
-
-@pytest.fixture
-def manager(django_user_model):
-    user = django_user_model.objects.create_user("manager", password="pw-m-123", is_staff=True)
-    user.groups.add(Group.objects.get(name="Model managers"))
-    return user
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ not counted against anyone."""
 import json
 
 import pytest
-from django.contrib.auth.models import Group
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
@@ -26,13 +25,6 @@ def _jobs_stay_queued(settings):
     """Jobs wait for a worker (none runs here), as they do in production."""
     settings.TRAINING_BACKEND = "db"
     settings.BATCH_SYNC_MAX_ROWS = 5  # the batch file above becomes a job
-
-
-@pytest.fixture
-def manager(django_user_model):
-    user = django_user_model.objects.create_user("manager", password="pw-m-123", is_staff=True)
-    user.groups.add(Group.objects.get(name="Model managers"))
-    return user
 
 
 def _queue(user, n, status=JobStatus.QUEUED):

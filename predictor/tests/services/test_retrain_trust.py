@@ -5,7 +5,7 @@ cannot steer a model (issue 31)."""
 import io
 
 import pytest
-from django.contrib.auth.models import AnonymousUser, Group
+from django.contrib.auth.models import AnonymousUser
 from django.core.management import call_command
 from django.urls import reverse
 
@@ -18,13 +18,6 @@ from predictor.tests.conftest import client_for
 SETOSA = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
 # iris: 150 rows, a fifth held out (stratified, random_state 0) -> 120 training rows.
 DATASET_TRAIN, DATASET_HOLDOUT = 120, 30
-
-
-@pytest.fixture
-def manager(django_user_model):
-    user = django_user_model.objects.create_user("manager", password="pw-man-123", is_staff=True)
-    user.groups.add(Group.objects.get(name="Model managers"))
-    return user
 
 
 def answer_for(version) -> str:

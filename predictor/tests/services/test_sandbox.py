@@ -43,17 +43,6 @@ ROOT = Path(__file__).resolve().parents[3]
 SECRET = "s3cret-value-that-must-never-leave-the-server-0123456789"
 
 
-@pytest.fixture
-def manager(client, django_user_model):
-    """A staff user of the "Model managers" group (not a superuser), logged in."""
-    from django.contrib.auth.models import Group
-
-    user = django_user_model.objects.create_user("manager", password="pw-mgr-123", is_staff=True)
-    user.groups.add(Group.objects.get(name="Model managers"))
-    client.force_login(user)
-    return client
-
-
 def import_file(client, data: bytes, **fields):
     body = {
         "model_name": "outside",
@@ -111,21 +100,23 @@ def test_every_allowed_builtin_as_an_analyzer_is_refused_by_the_audit(analyzer):
 
 
 @pytest.mark.parametrize("source", ["filename", "file"])
-def test_a_vectorizer_that_opens_files_is_refused_at_import(manager, tmp_path, caplog, source):
+def test_a_vectorizer_that_opens_files_is_refused_at_import(
+    manager_client, tmp_path, caplog, source
+):
     secret = tmp_path / "secret.txt"
     secret.write_text(SECRET)
     data, _ = hostile_models.file_reader(analyzer=float, source=source)
     page = refused(
-        import_file(manager, data, features=hostile_models.TEXT_FEATURES, target="label")
+        import_file(manager_client, data, features=hostile_models.TEXT_FEATURES, target="label")
     )
     assert "transformers_[0][1].input" in page and "only input='content'" in page
     assert SECRET not in page and SECRET not in caplog.text
     assert not list(Path(artifacts._root()).glob("*.skops"))
 
 
-def test_a_function_transformer_with_an_allowed_function_is_refused(manager, settings):
+def test_a_function_transformer_with_an_allowed_function_is_refused(manager_client, settings):
     settings.SKOPS_TRUSTED_TYPES_EXTRA = ["numpy.log1p"]
-    page = refused(import_file(manager, hostile_models.function_transformer()))
+    page = refused(import_file(manager_client, hostile_models.function_transformer()))
     assert "model.steps[0][1].func" in page and "log1p" in page
 
 
@@ -155,10 +146,10 @@ def test_the_wild_tree_crashes_a_process_that_predicts_with_it(tmp_path):
 
 
 @pytest.mark.parametrize("label", sorted(CRASHING))
-def test_values_that_crash_at_predict_are_refused_at_import(manager, label):
+def test_values_that_crash_at_predict_are_refused_at_import(manager_client, label):
     build, where = CRASHING[label]
     pid = os.getpid()
-    page = refused(import_file(manager, build()))
+    page = refused(import_file(manager_client, build()))
     assert where in page, page[-3000:]
     assert "out of range" in page or "malformed" in page
     assert os.getpid() == pid  # the importing process is alive and the same
@@ -168,10 +159,10 @@ def test_values_that_crash_at_predict_are_refused_at_import(manager, label):
     "megabytes, limit",
     [(256, "SANDBOX_MAX_UNCOMPRESSED_BYTES"), (96, "SANDBOX_MAX_COMPRESSION_RATIO")],
 )
-def test_a_zip_bomb_is_refused_before_it_is_unpacked(manager, megabytes, limit):
+def test_a_zip_bomb_is_refused_before_it_is_unpacked(manager_client, megabytes, limit):
     data = hostile_models.zip_bomb(megabytes)
     assert len(data) < 1024**2  # a few hundred KB
-    page = refused(import_file(manager, data))
+    page = refused(import_file(manager_client, data))
     assert "unpacks to" in page and limit in page
 
 
@@ -301,9 +292,13 @@ MIXED = "income:numeric\nage:numeric\nhousing:categorical"
     ],
     ids=["impute-scale-onehot-forest", "gradient-boosting", "svc"],
 )
-def test_a_legitimate_model_imports_verifies_and_serves_by_onnx(manager, alice, build, features):
+def test_a_legitimate_model_imports_verifies_and_serves_by_onnx(
+    manager_client, alice, build, features
+):
     model = build()
-    response = import_file(manager, sio.dumps(model), features=features or hostile_models.FEATURES)
+    response = import_file(
+        manager_client, sio.dumps(model), features=features or hostile_models.FEATURES
+    )
     assert response.status_code == 302, response.content.decode()[-1500:]
     version = ModelVersion.objects.get(model__name="outside")
     assert version.runtime == Runtime.ONNX and "import sandbox" in version.runtime_note
@@ -338,11 +333,11 @@ def _xy():
     return X, y.map({0: "low", 1: "high"})
 
 
-def test_an_import_with_a_dataset_records_its_metrics(manager, iris_dataset):
+def test_an_import_with_a_dataset_records_its_metrics(manager_client, iris_dataset):
     from predictor.tests.admin.test_admin import iris_pipeline
 
     response = import_file(
-        manager,
+        manager_client,
         sio.dumps(iris_pipeline()),
         dataset=iris_dataset.pk,
         features="",
@@ -354,16 +349,16 @@ def test_an_import_with_a_dataset_records_its_metrics(manager, iris_dataset):
     assert "verified against scikit-learn on 1" in version.runtime_note  # the dataset's rows
 
 
-def test_a_model_that_does_not_convert_is_refused_with_the_reason(manager):
+def test_a_model_that_does_not_convert_is_refused_with_the_reason(manager_client):
     from sklearn.neighbors import NearestCentroid
 
     X, y = _xy()
-    page = refused(import_file(manager, sio.dumps(NearestCentroid().fit(X, y))))
+    page = refused(import_file(manager_client, sio.dumps(NearestCentroid().fit(X, y))))
     assert "served only as a verified ONNX graph" in page and "NearestCentroid" in page
 
 
-def test_the_server_never_loads_an_imported_file(manager, alice, monkeypatch):
-    response = import_file(manager, sio.dumps(_impute_scale_onehot_forest()), features=MIXED)
+def test_the_server_never_loads_an_imported_file(manager_client, alice, monkeypatch):
+    response = import_file(manager_client, sio.dumps(_impute_scale_onehot_forest()), features=MIXED)
     assert response.status_code == 302
     artifacts.cache_clear()
 
@@ -411,11 +406,13 @@ def test_an_old_import_without_a_graph_serves_nowhere_and_is_listed(iris_version
     assert f"iris v{old.version}" in capsys.readouterr().out
 
 
-def test_check_artifacts_audits_old_imports_again_and_refuses_hostile_ones(manager, alice, capsys):
+def test_check_artifacts_audits_old_imports_again_and_refuses_hostile_ones(
+    manager_client, alice, capsys
+):
     """An import of a good model gives a graph; a version made under an older rule with the
     same graph but a hostile file is served until the audit runs, then nowhere."""
     good = sio.dumps(GradientBoostingClassifier(n_estimators=5, random_state=0).fit(*_xy()))
-    assert import_file(manager, good).status_code == 302
+    assert import_file(manager_client, good).status_code == 302
     first = ModelVersion.objects.get()
     hostile = artifacts.artifact_store_bytes(data=hostile_models.boosting_wild_tree(), fmt="skops")
     old = registry.version_create(

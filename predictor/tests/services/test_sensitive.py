@@ -9,7 +9,6 @@ import json
 import pandas as pd
 import pytest
 from cryptography.fernet import Fernet
-from django.contrib.auth.models import Group
 from django.db import connection
 from django.test import Client
 
@@ -31,19 +30,6 @@ APPLICANT = {
     "employment": "employed",
 }
 RANGE = ("min", "max", "mean", "std", "missing")
-
-
-@pytest.fixture
-def manager(django_user_model):
-    user = django_user_model.objects.create_user("manager", password="pw-man-123", is_staff=True)
-    user.groups.add(Group.objects.get(name="Model managers"))
-    return user
-
-
-@pytest.fixture
-def clerk(django_user_model):
-    """Staff without the "Model managers" group: reads, never manages."""
-    return django_user_model.objects.create_user("clerk", password="pw-clerk-123", is_staff=True)
 
 
 @pytest.fixture
